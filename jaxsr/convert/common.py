@@ -1,0 +1,46 @@
+"""Tensor layout rules from PyTorch state dicts to Flax parameter trees (spec §0)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def conv_kernel(w: np.ndarray) -> np.ndarray:
+    """``Conv2d.weight`` (O, I, kH, kW) -> Flax HWIO."""
+    return np.ascontiguousarray(np.asarray(w).transpose(2, 3, 1, 0))
+
+
+def dense_kernel(w: np.ndarray) -> np.ndarray:
+    """``Linear.weight`` (out, in) -> Flax (in, out)."""
+    return np.ascontiguousarray(np.asarray(w).T)
+
+
+def strip_prefix(state_dict: dict, prefix: str = "module.") -> dict:
+    """Drop a DataParallel ``module.`` prefix where every key has it."""
+    if state_dict and all(k.startswith(prefix) for k in state_dict):
+        return {k[len(prefix) :]: v for k, v in state_dict.items()}
+    return dict(state_dict)
+
+
+def unwrap(checkpoint: dict) -> dict:
+    """The state dict inside BasicSR / MIRNet style wrappers.
+
+    Prefers ``params_ema`` (BasicSR's EMA weights, the ones it evaluates) over
+    ``params``, then ``state_dict``; a bare state dict is returned as is.
+    """
+    for key in ("params_ema", "params", "state_dict", "model"):
+        inner = checkpoint.get(key)
+        if isinstance(inner, dict) and inner:
+            return strip_prefix(inner)
+    return strip_prefix(checkpoint)
+
+
+def nest(flat: dict[tuple[str, ...], np.ndarray]) -> dict:
+    """``{('a','b','kernel'): x}`` -> ``{'a': {'b': {'kernel': x}}}``."""
+    tree: dict = {}
+    for path, value in flat.items():
+        node = tree
+        for name in path[:-1]:
+            node = node.setdefault(name, {})
+        node[path[-1]] = value
+    return tree

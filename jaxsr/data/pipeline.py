@@ -1,0 +1,99 @@
+"""grain input pipelines: random HR crops (plus matching LR crops for paired data).
+
+The host only crops and flips uint8 patches; everything else (bicubic downscaling,
+blur, noise) happens inside the jitted train step on the accelerator. Patches have a
+fixed size, so every batch has the same shape and the step compiles once.
+
+Each process reads its own slice of the dataset (``source[process_index::count]``)
+and yields its share of the global batch. The iterator is deterministic given the
+seed and checkpointable (grain's iterator state is saved with the train state).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import grain
+import numpy as np
+
+from jaxsr.data.sources import make_source
+from jaxsr.errors import UserError
+
+
+def crop_and_augment(example: dict, rng: np.random.Generator, *, patch: int, scale: int,
+                     hflip: bool, rot: bool) -> dict:
+    """Random ``patch``×``patch`` HR crop (and the aligned LR crop), flips and transpose.
+
+    ``rot`` is BasicSR's "rotation": a random vertical flip plus a random transpose,
+    which with ``hflip`` covers all 8 dihedral transforms.
+    """
+    gt, lq = example["gt"], example.get("lq")
+    if lq is not None:
+        lp = patch // scale
+        h, w = lq.shape[:2]
+        if gt.shape[0] < h * scale or gt.shape[1] < w * scale:
+            raise UserError(
+                f"Paired images disagree: LR {h}x{w} ×{scale} is larger than HR "
+                f"{gt.shape[0]}x{gt.shape[1]}; check lr_dir and the scale."
+            )
+        if min(h, w) < lp:
+            raise UserError(f"An LR image of {h}x{w} is smaller than the {lp}-pixel LR patch.")
+        y, x = rng.integers(0, h - lp + 1), rng.integers(0, w - lp + 1)
+        lq = lq[y : y + lp, x : x + lp]
+        gt = gt[y * scale : (y + lp) * scale, x * scale : (x + lp) * scale]
+    else:
+        h, w = gt.shape[:2]
+        y, x = rng.integers(0, h - patch + 1), rng.integers(0, w - patch + 1)
+        gt = gt[y : y + patch, x : x + patch]
+    images = [gt] if lq is None else [gt, lq]
+    flips = rng.random(3) < 0.5
+    if hflip and flips[0]:
+        images = [im[:, ::-1] for im in images]
+    if rot and flips[1]:
+        images = [im[::-1] for im in images]
+    if rot and flips[2]:
+        images = [im.transpose(1, 0, 2) for im in images]
+    out = {"gt": np.ascontiguousarray(images[0])}
+    if lq is not None:
+        out["lq"] = np.ascontiguousarray(images[1])
+    return out
+
+
+def train_dataset(config, *, process_index: int = 0, process_count: int = 1):
+    """The training ``grain.IterDataset`` yielding this process's share of each global batch."""
+    data = config.data
+    if data.batch_size % process_count:
+        raise UserError(
+            f"The global batch size {data.batch_size} is not divisible by the {process_count} "
+            "processes; choose a multiple."
+        )
+    if data.patch_size % config.scale:
+        raise UserError(
+            f"The HR patch size {data.patch_size} is not divisible by the scale {config.scale}."
+        )
+    source = make_source(data.train, min_hr_size=data.patch_size, builtin_split="train")
+    ds = grain.MapDataset.source(source)
+    if process_count > 1:
+        ds = ds[process_index::process_count]
+    ds = ds.seed(config.seed).shuffle().repeat()
+    ds = ds.random_map(
+        functools.partial(crop_and_augment, patch=data.patch_size, scale=config.scale,
+                          hflip=data.hflip, rot=data.rot)
+    )
+    ds = ds.batch(data.batch_size // process_count, drop_remainder=True)
+    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=data.threads, prefetch_buffer_size=8))
+    if data.workers > 0:
+        it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=data.workers))
+    return it
+
+
+def eval_examples(cfg, *, scale: int) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+    """``[(name, hr uint8, lr uint8 or None)]`` of an evaluation source, HR mod-cropped to the scale."""
+    source = make_source(cfg, min_hr_size=scale, builtin_split="eval")
+    out = []
+    for i in range(len(source)):
+        ex = source[i]
+        gt = ex["gt"]
+        gt = gt[: gt.shape[0] - gt.shape[0] % scale, : gt.shape[1] - gt.shape[1] % scale]
+        out.append((source.names[i], gt, ex.get("lq")))
+    return out

@@ -1,0 +1,206 @@
+"""Random-access image sources: builtin photos, image folders, TFDS.
+
+A source is a sequence of examples ``{'gt': uint8 HxWx3[, 'lq': uint8 hxwx3]}``
+(``lq`` only for paired data) that grain can index. Which one a run uses is a config
+block (see ``configs/``)::
+
+    kind: 'builtin' | 'folder' | 'tfds'
+    hr_dir / lr_dir: folders (lr_dir optional: paired data, matched by file stem)
+    tfds_name / tfds_split / tfds_data_dir: a prepared TFDS dataset, e.g. div2k/bicubic_x4
+
+Files that cannot be decoded are skipped with one warning each and counted; images
+smaller than the training patch are skipped with a warning; an empty result is a
+:class:`~jaxsr.errors.UserError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+from absl import logging
+
+from jaxsr.data.images import ImageError, image_size, list_images, read_image
+from jaxsr.errors import UserError
+
+# scikit-image's sample photographs (shipped in the wheel, no download). The split
+# is fixed: the eval photos never appear in training. Grayscale textures (grass,
+# gravel, brick, ...) are replicated to RGB; they add texture variety to the demo.
+BUILTIN_TRAIN = (
+    "astronaut",
+    "hubble_deep_field",
+    "retina",
+    "immunohistochemistry",
+    "stereo_motorcycle",
+    "camera",
+    "grass",
+    "gravel",
+    "brick",
+    "coins",
+    "clock",
+    "moon",
+)
+BUILTIN_EVAL = ("chelsea", "coffee", "rocket")
+
+
+def builtin_photo(name: str) -> np.ndarray:
+    """One builtin photograph as uint8 RGB ``(H, W, 3)``."""
+    import skimage.data
+
+    img = getattr(skimage.data, name)()
+    if isinstance(img, tuple):  # stereo_motorcycle -> (left, right, disparity)
+        img = img[0]
+    img = np.asarray(img)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    return np.ascontiguousarray(img[..., :3].astype(np.uint8))
+
+
+@dataclasses.dataclass
+class ImageSource:
+    """Examples held in memory (builtin photos, evaluation sets) or read lazily from files."""
+
+    names: list[str]
+    hr: list  # np.ndarray (in memory) or str (path)
+    lr: list | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _load(self, item) -> np.ndarray:
+        return item if isinstance(item, np.ndarray) else read_image(item).rgb_uint8()
+
+    def __getitem__(self, index: int) -> dict:
+        # A file that passed the header scan can still be truncated: warn once,
+        # then serve the next image so a training run never dies on one bad file.
+        for offset in range(len(self)):
+            i = (index + offset) % len(self)
+            try:
+                ex = {"gt": self._load(self.hr[i])}
+                if self.lr is not None:
+                    ex["lq"] = self._load(self.lr[i])
+                return ex
+            except ImageError as e:
+                if self.names[i] not in _WARNED:
+                    _WARNED.add(self.names[i])
+                    logging.warning("Skipping unreadable image: %s", e)
+        raise UserError("No image in the dataset could be decoded; check the files.")
+
+
+_WARNED: set[str] = set()
+
+
+class TfdsSource:
+    """A prepared TFDS dataset through ``tfds.data_source`` (random access, no TF graph)."""
+
+    def __init__(self, name: str, split: str, data_dir: str | None, hr_key="hr", lr_key="lr"):
+        import tensorflow_datasets as tfds
+
+        try:
+            self._source = tfds.data_source(name, split=split, data_dir=data_dir or None)
+        except Exception as e:
+            raise UserError(
+                f"TFDS dataset {name!r} (split {split!r}) is not prepared in "
+                f"{data_dir or 'the default TFDS data_dir'}: build it where it can be downloaded "
+                f"(`tfds build {name.split('/')[0]}`) and point --config.data.*.tfds_data_dir at it "
+                f"({type(e).__name__}: {str(e).splitlines()[0][:200]})."
+            ) from e
+        self._hr_key, self._lr_key = hr_key, lr_key
+        self.names = [f"{name}:{split}:{i}" for i in range(len(self._source))]
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __getitem__(self, index: int) -> dict:
+        ex = self._source[index]
+        out = {"gt": np.asarray(ex[self._hr_key], np.uint8)}
+        if self._lr_key and self._lr_key in ex:
+            out["lq"] = np.asarray(ex[self._lr_key], np.uint8)
+        return out
+
+
+def _scan_files(paths: list[str], min_size: int) -> tuple[list[str], list[int]]:
+    """Header-check every file; return the usable ones and their indices."""
+    keep, idx, bad, small = [], [], 0, 0
+    for i, p in enumerate(paths):
+        try:
+            h, w = image_size(p)
+        except ImageError as e:
+            logging.warning("Skipping unreadable image: %s", e)
+            bad += 1
+            continue
+        if min(h, w) < min_size:
+            logging.warning("Skipping %s: %dx%d is smaller than the %d-pixel patch.", p, h, w, min_size)
+            small += 1
+            continue
+        keep.append(p)
+        idx.append(i)
+    if bad or small:
+        logging.warning(
+            "Dataset scan: %d usable, %d unreadable, %d smaller than the patch.", len(keep), bad, small
+        )
+    return keep, idx
+
+
+def make_source(cfg, *, min_hr_size: int = 0, builtin_split: str = "train"):
+    """Build the source described by a data config block.
+
+    Args:
+      cfg: ConfigDict with ``kind`` and the fields of that kind (module docstring).
+      min_hr_size: smallest usable HR side (the training patch); smaller images are
+        skipped with a warning.
+      builtin_split: which fixed split of the builtin photos ``kind='builtin'`` means.
+    """
+    kind = cfg.kind
+    if kind == "builtin":
+        names = list(BUILTIN_TRAIN if builtin_split == "train" else BUILTIN_EVAL)
+        imgs = [builtin_photo(n) for n in names]
+        keep = [i for i, im in enumerate(imgs) if min(im.shape[:2]) >= min_hr_size]
+        source = ImageSource([names[i] for i in keep], [imgs[i] for i in keep])
+    elif kind == "folder":
+        if not cfg.hr_dir:
+            raise UserError("data kind 'folder' needs hr_dir: set --config.data.<split>.hr_dir=PATH.")
+        try:
+            hr_paths = list_images(cfg.hr_dir)
+        except ImageError as e:
+            raise UserError(f"Dataset folder not found: {e} Check the hr_dir setting.") from e
+        hr_paths, _ = _scan_files(hr_paths, min_hr_size)
+        lr_paths = None
+        if cfg.get("lr_dir"):
+            try:
+                by_stem = {_stem(p): p for p in list_images(cfg.lr_dir)}
+            except ImageError as e:
+                raise UserError(f"LR folder not found: {e} Check the lr_dir setting.") from e
+            pairs = [(h, by_stem.get(_stem(h))) for h in hr_paths]
+            missing = [os.path.basename(h) for h, lr in pairs if lr is None]
+            if missing:
+                logging.warning("%d HR images have no LR partner in %s (e.g. %s); skipped.",
+                                len(missing), cfg.lr_dir, missing[0])
+            pairs = [(h, lr) for h, lr in pairs if lr is not None]
+            hr_paths, lr_paths = [h for h, _ in pairs], [lr for _, lr in pairs]
+        source = ImageSource([os.path.basename(p) for p in hr_paths], hr_paths, lr_paths)
+    elif kind == "tfds":
+        source = TfdsSource(cfg.tfds_name, cfg.tfds_split, cfg.get("tfds_data_dir"))
+    else:
+        raise UserError(f"Unknown data kind {kind!r}; choose one of ['builtin', 'folder', 'tfds'].")
+    if len(source) == 0:
+        where = cfg.get("hr_dir") or cfg.get("tfds_name") or kind
+        raise UserError(
+            f"The dataset {where!r} has no usable images (need decodable images of at least "
+            f"{min_hr_size}x{min_hr_size} pixels); check the path or lower the patch size."
+        )
+    max_images = cfg.get("max_images", 0)
+    if max_images and len(source) > max_images and isinstance(source, ImageSource):
+        lr = source.lr[:max_images] if source.lr is not None else None
+        source = ImageSource(source.names[:max_images], source.hr[:max_images], lr)
+    return source
+
+
+def _stem(path: str) -> str:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    # DIV2K names LR files 0001x4.png for HR 0001.png.
+    for suffix in ("x2", "x3", "x4", "x8"):
+        if stem.endswith(suffix):
+            return stem[: -len(suffix)]
+    return stem

@@ -1,0 +1,10 @@
+"""The one exception type users see: a message that says what is wrong and what to do.
+
+Raised for bad input (paths, images, configs, batch sizes) and for training that
+cannot continue (NaN loss). ``jaxsr.main`` and the CLIs print it as a single line
+and exit with status 2 instead of a traceback from deep inside JAX.
+"""
+
+
+class UserError(Exception):
+    """Something the user can fix; ``str(err)`` is the full, actionable sentence."""

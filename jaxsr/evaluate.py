@@ -1,0 +1,175 @@
+"""Evaluate SR models with the standard protocol: ``python -m jaxsr.evaluate``.
+
+For each dataset (HR images), the LR input is MATLAB bicubic ×1/scale of the HR image
+mod-cropped to the scale, quantised to uint8 (MATLAB's uint8 semantics); the SR output
+is clipped and rounded to uint8; PSNR and SSIM are computed on the Y channel (BT.601)
+with ``scale`` pixels shaved from each border. Bicubic upsampling (MATLAB) is always
+reported beside the model.
+
+Usage::
+
+    python -m jaxsr.evaluate --workdir=DIR --data=builtin,/data/Set5/HR --scale=4
+    python -m jaxsr.evaluate --model=bicubic --data=/data/Set14/HR --scale=4 --out=set14.json
+
+``--data`` takes comma-separated entries: ``builtin`` (the fixed builtin eval photos) or
+a folder of HR images. Results are printed as a table and written as JSON (``--out``,
+default ``WORKDIR/eval.json`` or ``eval.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+
+import jax
+import numpy as np
+
+from jaxsr import metrics
+from jaxsr.errors import UserError
+from jaxsr.ops.color import to_uint8
+from jaxsr.ops.imresize import imresize, imresize_uint8
+
+
+def make_lr(hr_uint8: np.ndarray, scale: int) -> np.ndarray:
+    """The benchmark LR image: MATLAB ``imresize(hr, 1/scale, 'bicubic')`` on uint8."""
+    return imresize_uint8(hr_uint8, 1.0 / scale)
+
+
+def bicubic_upscale(lr_uint8: np.ndarray, scale: int, size=None) -> np.ndarray:
+    """MATLAB bicubic upscaling of a uint8 image, rounded back to uint8."""
+    up = imresize(lr_uint8.astype(np.float64), scale, size)
+    return np.clip(np.floor(up + 0.5), 0, 255).astype(np.uint8)
+
+
+def score(sr_uint8, hr_uint8, *, crop_border: int, y_channel: bool) -> dict:
+    kw = dict(crop_border=crop_border, y_channel=y_channel)
+    return {"psnr": metrics.psnr(sr_uint8, hr_uint8, **kw), "ssim": metrics.ssim(sr_uint8, hr_uint8, **kw)}
+
+
+def evaluate_examples(predict, examples, *, scale: int, crop_border: int | None = None,
+                      y_channel: bool = True, keep_outputs: int = 0) -> dict:
+    """Score ``predict`` (and bicubic) on ``[(name, hr, lr or None)]``.
+
+    Args:
+      predict: ``lr float32 (1,h,w,3) in [0,1] -> sr (1,H,W,3)``, or ``None`` for
+        bicubic only.
+      keep_outputs: return the first N ``(lr↑bicubic, sr, hr)`` uint8 triples
+        (for image grids).
+    Returns ``{'model': {...}, 'bicubic': {...}, 'per_image': [...], 'outputs': [...]}``
+    with mean PSNR/SSIM.
+    """
+    crop = scale if crop_border is None else crop_border
+    rows, outputs = [], []
+    for name, hr, lr in examples:
+        lr = make_lr(hr, scale) if lr is None else lr
+        hr = hr[: lr.shape[0] * scale, : lr.shape[1] * scale]
+        bic = bicubic_upscale(lr, scale, hr.shape[:2])
+        row = {"image": name, "bicubic": score(bic, hr, crop_border=crop, y_channel=y_channel)}
+        sr = None
+        if predict is not None:
+            out = np.asarray(predict(lr[None].astype(np.float32) / 255.0))[0]
+            sr = to_uint8(out)
+            if sr.shape != hr.shape:
+                raise UserError(f"The model produced {sr.shape} for {name}, expected {hr.shape}; "
+                                "is --scale the model's scale?")
+            row["model"] = score(sr, hr, crop_border=crop, y_channel=y_channel)
+        rows.append(row)
+        if len(outputs) < keep_outputs:
+            outputs.append((bic, sr if sr is not None else bic, hr))
+    result = {"per_image": rows, "outputs": outputs}
+    for key in ("bicubic", "model"):
+        if rows and key in rows[0]:
+            result[key] = {m: float(np.mean([r[key][m] for r in rows])) for m in ("psnr", "ssim")}
+    return result
+
+
+def format_table(results: dict[str, dict], title: str) -> str:
+    """A console table: one row per dataset, PSNR/SSIM of model and bicubic."""
+    lines = [title, f"{'dataset':<24}{'model PSNR/SSIM':>20}{'bicubic PSNR/SSIM':>22}"]
+    for name, r in results.items():
+        m = r.get("model")
+        model = f"{m['psnr']:.2f} / {m['ssim']:.4f}" if m else "-"
+        b = r["bicubic"]
+        lines.append(f"{name:<24}{model:>20}{b['psnr']:>13.2f} / {b['ssim']:.4f}")
+    return "\n".join(lines)
+
+
+def write_json_atomic(path: str, obj) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def dataset_config(entry: str):
+    """``'builtin'`` or a folder path -> a data source config block."""
+    import ml_collections
+
+    if entry == "builtin":
+        return ml_collections.ConfigDict({"kind": "builtin"})
+    if not os.path.isdir(entry):
+        raise UserError(f"--data entry {entry!r} is neither 'builtin' nor an existing folder of HR images.")
+    return ml_collections.ConfigDict({"kind": "folder", "hr_dir": entry, "lr_dir": ""})
+
+
+def load_predictor(workdir: str):
+    """``(predict_fn, scale)`` for a trained jaxsr workdir (EMA weights when kept)."""
+    from jaxsr.train.checkpoint import restore_raw_state
+    from jaxsr.train.loop import load_config
+    from jaxsr.tasks import make_task
+
+    config = load_config(workdir)
+    task = make_task(config)
+    raw = restore_raw_state(workdir)
+    params = raw["ema"] if raw.get("ema") is not None else raw["params"]["g"]
+    variables = {"params": params}
+    apply = jax.jit(task.predict)
+    return (lambda lq: apply(variables, lq)), config.scale
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m jaxsr.evaluate", description=__doc__.split("\n")[0])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--workdir", help="a jaxsr training workdir (config + checkpoints)")
+    src.add_argument("--model", choices=["bicubic"], help="a baseline instead of a trained model")
+    p.add_argument("--data", default="builtin", help="comma-separated: builtin and/or HR folders")
+    p.add_argument("--scale", type=int, default=None, help="SR factor (default: the model's)")
+    p.add_argument("--crop_border", type=int, default=None, help="pixels shaved (default: scale)")
+    p.add_argument("--rgb", action="store_true", help="score RGB instead of the Y channel")
+    p.add_argument("--out", default=None, help="JSON output path")
+    args = p.parse_args(argv)
+    try:
+        from jaxsr.data.pipeline import eval_examples
+
+        predict, model_scale = (None, None) if args.model else load_predictor(args.workdir)
+        scale = args.scale or model_scale or 4
+        if model_scale and scale != model_scale:
+            raise UserError(f"--scale={scale} but the model in {args.workdir} is ×{model_scale}.")
+        results = {}
+        for entry in [e for e in args.data.split(",") if e]:
+            examples = eval_examples(dataset_config(entry), scale=scale)
+            r = evaluate_examples(predict, examples, scale=scale, crop_border=args.crop_border,
+                                  y_channel=not args.rgb)
+            r.pop("outputs")
+            results[os.path.basename(entry.rstrip("/")) or entry] = r
+        channel = "RGB" if args.rgb else "Y"
+        border = scale if args.crop_border is None else args.crop_border
+        print(format_table(results, f"×{scale}, PSNR/SSIM on {channel}, border {border}"))
+        out = args.out or os.path.join(args.workdir or ".", "eval.json")
+        write_json_atomic(out, {"scale": scale, "channel": channel, "crop_border": border,
+                                "datasets": results})
+        print(f"Wrote {out}")
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Training tasks: each wires models, losses and degradations into pure step functions.
+
+A task object exposes ``init(rng) -> TrainState``, ``train_step(state, batch) ->
+(state, metrics)``, ``eval_params(state)`` and ``predict(variables, lq) -> sr``;
+``jaxsr.train.loop`` knows nothing else about it.
+"""
+
+from __future__ import annotations
+
+from jaxsr.errors import UserError
+from jaxsr.tasks.sr import SupervisedSR
+
+TASKS = {"sr": SupervisedSR}
+
+
+def make_task(config):
+    if config.task not in TASKS:
+        raise UserError(f"Unknown task {config.task!r}; choose one of {sorted(TASKS)}.")
+    return TASKS[config.task](config)
+
+
+__all__ = ["TASKS", "SupervisedSR", "make_task"]

@@ -1,0 +1,1 @@
+"""The training loop and its plumbing (state, sharding, checkpoints, optimizers)."""

@@ -1,0 +1,215 @@
+"""The generic training loop: ``train_and_evaluate(config, workdir)``.
+
+Init or resume -> jitted, data-parallel, donated train steps -> periodic logging,
+evaluation and checkpoints -> a final evaluation against bicubic. It knows only the
+task interface (``jaxsr.tasks``), never a model or a loss.
+
+Robustness: a NaN/inf step leaves the state unchanged (the step guards itself) and
+the loop stops at the next log or checkpoint boundary with a clear message, keeping
+the last good checkpoint; SIGTERM (TPU preemption, ``kill``) saves a checkpoint at
+the next step boundary and exits; rerunning the same command resumes exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from clu import metric_writers, periodic_actions
+
+from jaxsr import evaluate as evaluation
+from jaxsr.data.pipeline import eval_examples, train_dataset
+from jaxsr.errors import UserError
+from jaxsr.tasks import make_task
+from jaxsr.train import sharding
+from jaxsr.train.checkpoint import Checkpointer
+
+CONFIG_FILE = "config.json"
+
+
+def save_config(config, workdir: str) -> None:
+    os.makedirs(workdir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=workdir)
+    with os.fdopen(fd, "w") as f:
+        f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+    os.replace(tmp, os.path.join(workdir, CONFIG_FILE))
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise UserError(f"{workdir!r} is not a jaxsr workdir (no {CONFIG_FILE}); check the path.")
+    with open(path) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+def compile_train_step(task, mesh):
+    """``jit(task.train_step)`` with the state replicated (and donated), the batch sharded."""
+    rep = sharding.replicated(mesh)
+    return jax.jit(
+        task.train_step,
+        in_shardings=(rep, sharding.batch_sharded(mesh)),
+        out_shardings=(rep, rep),
+        donate_argnums=(0,),
+    )
+
+
+def init_state(task, config, mesh):
+    rep = sharding.replicated(mesh)
+    return jax.jit(task.init, out_shardings=rep)(jax.random.key(config.seed))
+
+
+class _Preemption:
+    """Turns SIGTERM into a flag the loop checks at step boundaries."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread (e.g. inside a notebook worker)
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        logging.warning("SIGTERM received: saving a checkpoint at the next step boundary.")
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _mean_metrics(history: list[dict]) -> dict:
+    host = jax.device_get(history)
+    return {k: float(np.mean([h[k] for h in host])) for k in host[0]}
+
+
+def _check_finite(history: list[dict], step: int, last_ckpt, workdir: str, lr: float) -> None:
+    bad = jax.device_get([h["nonfinite"] for h in history])
+    if any(b > 0 for b in bad):
+        first = step - len(bad) + 1 + next(i for i, b in enumerate(bad) if b > 0)
+        kept = f"the last good checkpoint (step {last_ckpt})" if last_ckpt else "no checkpoint"
+        raise UserError(
+            f"Training diverged: the loss or gradients became NaN/inf at step {first} "
+            f"(lr {lr:.3g}); {kept} is kept in {workdir}. Lower the learning rate "
+            "(--config.optim.lr) or check the data, then rerun to resume."
+        )
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
+    """Train ``config`` in ``workdir`` (resuming if it holds a checkpoint); returns the state."""
+    sharding.maybe_initialize_distributed(config)
+    mesh = sharding.make_mesh()
+    sharding.check_batch_size(config.data.batch_size, mesh)
+    if jax.process_index() == 0:
+        save_config(config, workdir)
+    task = make_task(config)
+    train_ds = train_dataset(
+        config, process_index=jax.process_index(), process_count=jax.process_count()
+    )
+    train_iter = iter(train_ds)
+    checkpointer = Checkpointer(workdir, keep=config.keep_checkpoints)
+    state = init_state(task, config, mesh)
+    start = checkpointer.latest_step()
+    if start is not None:
+        state = checkpointer.restore(state, train_iter)
+        logging.info("Resumed from the checkpoint at step %d in %s.", start, workdir)
+    start = int(jax.device_get(state.step))
+    last_ckpt = start or None
+
+    writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+    if start == 0:
+        writer.write_hparams(
+            {k: v for k, v in _flatten(config.to_dict()).items() if isinstance(v, int | float | str)}
+        )
+    step_fn = compile_train_step(task, mesh)
+    examples = eval_examples(config.data.eval, scale=config.scale)
+    predict = jax.jit(task.predict)
+    report = periodic_actions.ReportProgress(
+        num_train_steps=config.num_train_steps, writer=writer, every_steps=config.log_every
+    )
+
+    def run_eval(step: int) -> dict:
+        variables = task.eval_params(state)
+        result = evaluation.evaluate_examples(
+            lambda lq: predict(variables, jnp.asarray(lq)), examples, scale=config.scale,
+            keep_outputs=1,
+        )
+        writer.write_scalars(step, {
+            "eval/psnr_y": result["model"]["psnr"],
+            "eval/ssim_y": result["model"]["ssim"],
+            "eval/psnr_y_bicubic": result["bicubic"]["psnr"],
+            "eval/ssim_y_bicubic": result["bicubic"]["ssim"],
+        })
+        if result["outputs"]:
+            bic, sr, hr = result["outputs"][0]
+            writer.write_images(step, {"eval/bicubic_sr_hr": np.concatenate([bic, sr, hr], 1)[None]})
+        return result
+
+    history: list[dict] = []
+    step = start
+    t0 = time.time()
+    with _Preemption() as preemption:
+        while step < config.num_train_steps:
+            batch = sharding.put_batch(next(train_iter), mesh)
+            state, metrics = step_fn(state, batch)
+            step += 1
+            history.append(metrics)
+            report(step)
+            is_last = step == config.num_train_steps
+            stop = preemption.requested or checkpointer.manager.reached_preemption(step)
+            if step % config.log_every == 0 or is_last or stop:
+                lr = float(jax.device_get(history[-1]["lr"]))
+                _check_finite(history, step, last_ckpt, workdir, lr)
+                means = _mean_metrics(history)
+                means.pop("nonfinite")
+                writer.write_scalars(step, {f"train/{k}": v for k, v in means.items()})
+                history = []
+            if config.eval_every and step % config.eval_every == 0 and not is_last:
+                run_eval(step)
+            if step % config.checkpoint_every == 0 or is_last or stop:
+                if history:
+                    _check_finite(history, step, last_ckpt, workdir, float(history[-1]["lr"]))
+                checkpointer.save(step, state, train_iter)
+                last_ckpt = step
+            if stop:
+                checkpointer.wait()
+                logging.warning("Stopped by SIGTERM at step %d; rerun the command to resume.", step)
+                writer.flush()
+                return state
+    checkpointer.wait()
+    trained = step - start
+    if trained:
+        logging.info("Trained %d steps in %.1f s.", trained, time.time() - t0)
+    result = run_eval(step)
+    writer.flush()
+    if jax.process_index() == 0:
+        print(evaluation.format_table(
+            {config.data.eval.get("kind", "eval"): result},
+            f"Final eval at step {step} (×{config.scale}, PSNR/SSIM on Y, border {config.scale})",
+        ))
+        gain = result["model"]["psnr"] - result["bicubic"]["psnr"]
+        print(f"Model vs bicubic: {gain:+.2f} dB PSNR-Y")
+    checkpointer.close()
+    return state
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

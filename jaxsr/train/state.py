@@ -1,0 +1,31 @@
+"""The train state: one pytree holding everything a step reads and writes.
+
+Networks are keyed by role (``'g'`` generator, later ``'d'`` discriminator, ``'e'``
+encoder) so that a task with several networks keeps one optimizer state per network
+and the loop stays generic. ``ema`` holds an exponential moving average of the
+generator parameters when enabled (BasicSR evaluates and releases the EMA weights).
+``extras`` is task-specific state such as MoCo's key queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax
+
+
+@flax.struct.dataclass
+class TrainState:
+    step: jax.Array  # int32 scalar, the number of completed steps
+    rng: jax.Array  # PRNG key consumed by the step (degradation noise, dropout ...)
+    params: dict[str, Any]  # role -> network parameters
+    opt_state: dict[str, Any]  # role -> optax state
+    batch_stats: dict[str, Any]  # role -> BatchNorm statistics (empty for BN-free nets)
+    ema: Any  # EMA of params['g'] or None
+    extras: dict[str, Any]  # task-specific state
+
+
+def ema_update(ema, params, decay: float):
+    """``ema <- decay * ema + (1 - decay) * params``."""
+    return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
