@@ -45,11 +45,21 @@ def bicubic_upscale(lr_uint8: np.ndarray, scale: int, size=None) -> np.ndarray:
 
 def score(sr_uint8, hr_uint8, *, crop_border: int, y_channel: bool) -> dict:
     kw = dict(crop_border=crop_border, y_channel=y_channel)
-    return {"psnr": metrics.psnr(sr_uint8, hr_uint8, **kw), "ssim": metrics.ssim(sr_uint8, hr_uint8, **kw)}
+    return {
+        "psnr": metrics.psnr(sr_uint8, hr_uint8, **kw),
+        "ssim": metrics.ssim(sr_uint8, hr_uint8, **kw),
+    }
 
 
-def evaluate_examples(predict, examples, *, scale: int, crop_border: int | None = None,
-                      y_channel: bool = True, keep_outputs: int = 0) -> dict:
+def evaluate_examples(
+    predict,
+    examples,
+    *,
+    scale: int,
+    crop_border: int | None = None,
+    y_channel: bool = True,
+    keep_outputs: int = 0,
+) -> dict:
     """Score ``predict`` (and bicubic) on ``[(name, hr, lr or None)]``.
 
     Args:
@@ -72,8 +82,10 @@ def evaluate_examples(predict, examples, *, scale: int, crop_border: int | None 
             out = np.asarray(predict(lr[None].astype(np.float32) / 255.0))[0]
             sr = to_uint8(out)
             if sr.shape != hr.shape:
-                raise UserError(f"The model produced {sr.shape} for {name}, expected {hr.shape}; "
-                                "is --scale the model's scale?")
+                raise UserError(
+                    f"The model produced {sr.shape} for {name}, expected {hr.shape}; "
+                    "is --scale the model's scale?"
+                )
             row["model"] = score(sr, hr, crop_border=crop, y_channel=y_channel)
         rows.append(row)
         if len(outputs) < keep_outputs:
@@ -112,15 +124,17 @@ def dataset_config(entry: str):
     if entry == "builtin":
         return ml_collections.ConfigDict({"kind": "builtin"})
     if not os.path.isdir(entry):
-        raise UserError(f"--data entry {entry!r} is neither 'builtin' nor an existing folder of HR images.")
+        raise UserError(
+            f"--data entry {entry!r} is neither 'builtin' nor an existing folder of HR images."
+        )
     return ml_collections.ConfigDict({"kind": "folder", "hr_dir": entry, "lr_dir": ""})
 
 
 def load_predictor(workdir: str):
     """``(predict_fn, scale)`` for a trained jaxsr workdir (EMA weights when kept)."""
+    from jaxsr.tasks import make_task
     from jaxsr.train.checkpoint import restore_raw_state
     from jaxsr.train.loop import load_config
-    from jaxsr.tasks import make_task
 
     config = load_config(workdir)
     task = make_task(config)
@@ -154,16 +168,18 @@ def main(argv=None) -> int:
         results = {}
         for entry in [e for e in args.data.split(",") if e]:
             examples = eval_examples(dataset_config(entry), scale=scale)
-            r = evaluate_examples(predict, examples, scale=scale, crop_border=args.crop_border,
-                                  y_channel=not args.rgb)
+            r = evaluate_examples(
+                predict, examples, scale=scale, crop_border=args.crop_border, y_channel=not args.rgb
+            )
             r.pop("outputs")
             results[os.path.basename(entry.rstrip("/")) or entry] = r
         channel = "RGB" if args.rgb else "Y"
         border = scale if args.crop_border is None else args.crop_border
         print(format_table(results, f"×{scale}, PSNR/SSIM on {channel}, border {border}"))
         out = args.out or os.path.join(args.workdir or ".", "eval.json")
-        write_json_atomic(out, {"scale": scale, "channel": channel, "crop_border": border,
-                                "datasets": results})
+        write_json_atomic(
+            out, {"scale": scale, "channel": channel, "crop_border": border, "datasets": results}
+        )
         print(f"Wrote {out}")
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

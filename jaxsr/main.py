@@ -8,6 +8,7 @@ checkpoint. Errors the user can fix are printed as one line (exit status 2).
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 # TensorFlow (used only by clu's TensorBoard writer) is chatty at import; keep its warnings.
@@ -51,5 +52,22 @@ def main(argv):
         sys.exit(2)
 
 
+def parse_flags(argv):
+    """absl flag parsing with config mistakes reported as one line, not a traceback."""
+    try:
+        return flags.FLAGS(argv)
+    except (AttributeError, KeyError, TypeError, ValueError, flags.Error) as e:
+        lines = [ln.strip() for ln in str(e).replace("\\n", "\n").splitlines() if ln.strip()]
+        # config_flags wraps errors raised inside get_config in a traceback; keep its last line.
+        msg = (lines[-1] if "Traceback" in str(e) else " ".join(lines)).replace("\\'", "'")
+        msg = msg.strip("'\"")
+        if isinstance(e, AttributeError | KeyError):
+            names = re.findall(r"\w+", msg)
+            hint = msg[msg.find("Did you mean") :].strip() if "Did you mean" in msg else ""
+            msg = f"unknown config field {names[0]!r}. {hint} See the recipe file for valid fields"
+        print(f"error: {msg} (in: {' '.join(argv[1:])})", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -20,8 +20,9 @@ from jaxsr.data.sources import make_source
 from jaxsr.errors import UserError
 
 
-def crop_and_augment(example: dict, rng: np.random.Generator, *, patch: int, scale: int,
-                     hflip: bool, rot: bool) -> dict:
+def crop_and_augment(
+    example: dict, rng: np.random.Generator, *, patch: int, scale: int, hflip: bool, rot: bool
+) -> dict:
     """Random ``patch``×``patch`` HR crop (and the aligned LR crop), flips and transpose.
 
     ``rot`` is BasicSR's "rotation": a random vertical flip plus a random transpose,
@@ -77,18 +78,25 @@ def train_dataset(config, *, process_index: int = 0, process_count: int = 1):
         ds = ds[process_index::process_count]
     ds = ds.seed(config.seed).shuffle().repeat()
     ds = ds.random_map(
-        functools.partial(crop_and_augment, patch=data.patch_size, scale=config.scale,
-                          hflip=data.hflip, rot=data.rot)
+        functools.partial(
+            crop_and_augment,
+            patch=data.patch_size,
+            scale=config.scale,
+            hflip=data.hflip,
+            rot=data.rot,
+        )
     )
     ds = ds.batch(data.batch_size // process_count, drop_remainder=True)
-    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=data.threads, prefetch_buffer_size=8))
+    it = ds.to_iter_dataset(
+        grain.ReadOptions(num_threads=data.threads, prefetch_buffer_size=max(8, data.threads))
+    )
     if data.workers > 0:
         it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=data.workers))
     return it
 
 
 def eval_examples(cfg, *, scale: int) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
-    """``[(name, hr uint8, lr uint8 or None)]`` of an evaluation source, HR mod-cropped to the scale."""
+    """``[(name, hr uint8, lr uint8 or None)]`` of an eval source, HR mod-cropped to the scale."""
     source = make_source(cfg, min_hr_size=scale, builtin_split="eval")
     out = []
     for i in range(len(source)):

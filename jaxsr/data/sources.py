@@ -103,7 +103,8 @@ class TfdsSource:
             raise UserError(
                 f"TFDS dataset {name!r} (split {split!r}) is not prepared in "
                 f"{data_dir or 'the default TFDS data_dir'}: build it where it can be downloaded "
-                f"(`tfds build {name.split('/')[0]}`) and point --config.data.*.tfds_data_dir at it "
+                f"(`tfds build {name.split('/')[0]}`) and point "
+                "--config.data.*.tfds_data_dir at it "
                 f"({type(e).__name__}: {str(e).splitlines()[0][:200]})."
             ) from e
         self._hr_key, self._lr_key = hr_key, lr_key
@@ -131,14 +132,19 @@ def _scan_files(paths: list[str], min_size: int) -> tuple[list[str], list[int]]:
             bad += 1
             continue
         if min(h, w) < min_size:
-            logging.warning("Skipping %s: %dx%d is smaller than the %d-pixel patch.", p, h, w, min_size)
+            logging.warning(
+                "Skipping %s: %dx%d is smaller than the %d-pixel patch.", p, h, w, min_size
+            )
             small += 1
             continue
         keep.append(p)
         idx.append(i)
     if bad or small:
         logging.warning(
-            "Dataset scan: %d usable, %d unreadable, %d smaller than the patch.", len(keep), bad, small
+            "Dataset scan: %d usable, %d unreadable, %d smaller than the patch.",
+            len(keep),
+            bad,
+            small,
         )
     return keep, idx
 
@@ -160,7 +166,9 @@ def make_source(cfg, *, min_hr_size: int = 0, builtin_split: str = "train"):
         source = ImageSource([names[i] for i in keep], [imgs[i] for i in keep])
     elif kind == "folder":
         if not cfg.hr_dir:
-            raise UserError("data kind 'folder' needs hr_dir: set --config.data.<split>.hr_dir=PATH.")
+            raise UserError(
+                "data kind 'folder' needs hr_dir: set --config.data.<split>.hr_dir=PATH."
+            )
         try:
             hr_paths = list_images(cfg.hr_dir)
         except ImageError as e:
@@ -175,8 +183,12 @@ def make_source(cfg, *, min_hr_size: int = 0, builtin_split: str = "train"):
             pairs = [(h, by_stem.get(_stem(h))) for h in hr_paths]
             missing = [os.path.basename(h) for h, lr in pairs if lr is None]
             if missing:
-                logging.warning("%d HR images have no LR partner in %s (e.g. %s); skipped.",
-                                len(missing), cfg.lr_dir, missing[0])
+                logging.warning(
+                    "%d HR images have no LR partner in %s (e.g. %s); skipped.",
+                    len(missing),
+                    cfg.lr_dir,
+                    missing[0],
+                )
             pairs = [(h, lr) for h, lr in pairs if lr is not None]
             hr_paths, lr_paths = [h for h, _ in pairs], [lr for _, lr in pairs]
         source = ImageSource([os.path.basename(p) for p in hr_paths], hr_paths, lr_paths)

@@ -22,7 +22,9 @@ import jax.numpy as jnp
 def torch_default_init(fan_in: int):
     """``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``: PyTorch's default for conv/linear params."""
     bound = 1.0 / math.sqrt(fan_in)
-    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
+    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(
+        key, shape, dtype, -bound, bound
+    )
 
 
 def kaiming_normal_scaled(scale: float):

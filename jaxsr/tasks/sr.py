@@ -44,13 +44,17 @@ class SupervisedSR:
         model_kwargs = dict(config.model)
         name = model_kwargs.pop("name")
         self.model = build_model(
-            name, scale=config.scale, dtype=jnp.dtype(config.dtype), remat=config.remat,
+            name,
+            scale=config.scale,
+            dtype=jnp.dtype(config.dtype),
+            remat=config.remat,
             **model_kwargs,
         )
         unknown = set(config.losses) - set(PIXEL_LOSSES)
         if unknown:
             raise UserError(
-                f"Unknown loss(es) {sorted(unknown)} for task 'sr'; choose from {sorted(PIXEL_LOSSES)}."
+                f"Unknown loss(es) {sorted(unknown)} for task 'sr'; "
+                f"choose from {sorted(PIXEL_LOSSES)}."
             )
         self.losses = {k: float(w) for k, w in config.losses.items() if w}
         self.tx, self.schedule = make_optimizer(config.optim)
@@ -111,7 +115,11 @@ class SupervisedSR:
     def eval_params(self, state_or_params) -> dict:
         """The variables to evaluate: the EMA weights when kept (as BasicSR), else params."""
         if isinstance(state_or_params, TrainState):
-            p = state_or_params.ema if state_or_params.ema is not None else state_or_params.params["g"]
+            p = (
+                state_or_params.ema
+                if state_or_params.ema is not None
+                else state_or_params.params["g"]
+            )
             return {"params": p}
         return state_or_params
 

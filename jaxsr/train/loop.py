@@ -131,7 +131,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
     if start == 0:
         writer.write_hparams(
-            {k: v for k, v in _flatten(config.to_dict()).items() if isinstance(v, int | float | str)}
+            {
+                k: v
+                for k, v in _flatten(config.to_dict()).items()
+                if isinstance(v, int | float | str)
+            }
         )
     step_fn = compile_train_step(task, mesh)
     examples = eval_examples(config.data.eval, scale=config.scale)
@@ -143,62 +147,78 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     def run_eval(step: int) -> dict:
         variables = task.eval_params(state)
         result = evaluation.evaluate_examples(
-            lambda lq: predict(variables, jnp.asarray(lq)), examples, scale=config.scale,
+            lambda lq: predict(variables, jnp.asarray(lq)),
+            examples,
+            scale=config.scale,
             keep_outputs=1,
         )
-        writer.write_scalars(step, {
-            "eval/psnr_y": result["model"]["psnr"],
-            "eval/ssim_y": result["model"]["ssim"],
-            "eval/psnr_y_bicubic": result["bicubic"]["psnr"],
-            "eval/ssim_y_bicubic": result["bicubic"]["ssim"],
-        })
+        writer.write_scalars(
+            step,
+            {
+                "eval/psnr_y": result["model"]["psnr"],
+                "eval/ssim_y": result["model"]["ssim"],
+                "eval/psnr_y_bicubic": result["bicubic"]["psnr"],
+                "eval/ssim_y_bicubic": result["bicubic"]["ssim"],
+            },
+        )
         if result["outputs"]:
             bic, sr, hr = result["outputs"][0]
-            writer.write_images(step, {"eval/bicubic_sr_hr": np.concatenate([bic, sr, hr], 1)[None]})
+            writer.write_images(
+                step, {"eval/bicubic_sr_hr": np.concatenate([bic, sr, hr], 1)[None]}
+            )
         return result
 
     history: list[dict] = []
     step = start
     t0 = time.time()
-    with _Preemption() as preemption:
-        while step < config.num_train_steps:
-            batch = sharding.put_batch(next(train_iter), mesh)
-            state, metrics = step_fn(state, batch)
-            step += 1
-            history.append(metrics)
-            report(step)
-            is_last = step == config.num_train_steps
-            stop = preemption.requested or checkpointer.manager.reached_preemption(step)
-            if step % config.log_every == 0 or is_last or stop:
-                lr = float(jax.device_get(history[-1]["lr"]))
-                _check_finite(history, step, last_ckpt, workdir, lr)
-                means = _mean_metrics(history)
-                means.pop("nonfinite")
-                writer.write_scalars(step, {f"train/{k}": v for k, v in means.items()})
-                history = []
-            if config.eval_every and step % config.eval_every == 0 and not is_last:
-                run_eval(step)
-            if step % config.checkpoint_every == 0 or is_last or stop:
-                if history:
-                    _check_finite(history, step, last_ckpt, workdir, float(history[-1]["lr"]))
-                checkpointer.save(step, state, train_iter)
-                last_ckpt = step
-            if stop:
-                checkpointer.wait()
-                logging.warning("Stopped by SIGTERM at step %d; rerun the command to resume.", step)
-                writer.flush()
-                return state
-    checkpointer.wait()
+    try:
+        with _Preemption() as preemption:
+            while step < config.num_train_steps:
+                batch = sharding.put_batch(next(train_iter), mesh)
+                state, metrics = step_fn(state, batch)
+                step += 1
+                history.append(metrics)
+                report(step)
+                is_last = step == config.num_train_steps
+                stop = preemption.requested or checkpointer.manager.reached_preemption(step)
+                if step % config.log_every == 0 or is_last or stop:
+                    lr = float(jax.device_get(history[-1]["lr"]))
+                    _check_finite(history, step, last_ckpt, workdir, lr)
+                    means = _mean_metrics(history)
+                    means.pop("nonfinite")
+                    writer.write_scalars(step, {f"train/{k}": v for k, v in means.items()})
+                    history = []
+                if config.eval_every and step % config.eval_every == 0 and not is_last:
+                    run_eval(step)
+                if step % config.checkpoint_every == 0 or is_last or stop:
+                    if history:
+                        lr = float(jax.device_get(history[-1]["lr"]))
+                        _check_finite(history, step, last_ckpt, workdir, lr)
+                    checkpointer.save(step, state, train_iter)
+                    last_ckpt = step
+                if stop:
+                    logging.warning(
+                        "Stopped by SIGTERM at step %d; rerun the command to resume.", step
+                    )
+                    return state
+    finally:
+        # Whatever ends the loop (done, preempted, diverged), finish writing the
+        # checkpoint in flight so the newest complete one is on disk.
+        checkpointer.wait()
+        writer.flush()
     trained = step - start
     if trained:
         logging.info("Trained %d steps in %.1f s.", trained, time.time() - t0)
     result = run_eval(step)
     writer.flush()
     if jax.process_index() == 0:
-        print(evaluation.format_table(
-            {config.data.eval.get("kind", "eval"): result},
-            f"Final eval at step {step} (×{config.scale}, PSNR/SSIM on Y, border {config.scale})",
-        ))
+        print(
+            evaluation.format_table(
+                {config.data.eval.get("kind", "eval"): result},
+                f"Final eval at step {step} "
+                f"(×{config.scale}, PSNR/SSIM on Y, border {config.scale})",
+            )
+        )
         gain = result["model"]["psnr"] - result["bicubic"]["psnr"]
         print(f"Model vs bicubic: {gain:+.2f} dB PSNR-Y")
     checkpointer.close()

@@ -30,7 +30,9 @@ def make_schedule(cfg) -> optax.Schedule:
     if name == "constant":
         return optax.constant_schedule(cfg.lr)
     if name == "multistep":
-        return optax.piecewise_constant_schedule(cfg.lr, {int(m): cfg.gamma for m in cfg.milestones})
+        return optax.piecewise_constant_schedule(
+            cfg.lr, {int(m): cfg.gamma for m in cfg.milestones}
+        )
     if name == "step":
         return optax.exponential_decay(cfg.lr, cfg.step_size, cfg.gamma, staircase=True)
     if name == "cosine":

@@ -1,0 +1,37 @@
+"""Test setup: 8 fake CPU devices (before JAX is imported) and shared fixtures."""
+
+import os
+
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+).strip()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def n_devices():
+    assert jax.device_count() == 8, "conftest must run before JAX is initialised"
+    return jax.device_count()
+
+
+def tiny_config(**overrides):
+    """The esrgan_psnr ``tiny`` preset with dotted overrides applied."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "configs" / "esrgan_psnr.py"
+    spec = importlib.util.spec_from_file_location("esrgan_psnr_cfg", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config("tiny")
+    for key, value in overrides.items():
+        node = config
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return config

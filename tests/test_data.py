@@ -1,0 +1,166 @@
+"""Image files, sources and the grain pipeline, including every kind of bad input."""
+
+import logging
+import os
+
+import ml_collections
+import numpy as np
+import pytest
+from conftest import tiny_config
+from PIL import Image
+
+from jaxsr.data import read_image, write_image
+from jaxsr.data.pipeline import crop_and_augment, eval_examples, train_dataset
+from jaxsr.data.sources import make_source
+from jaxsr.errors import UserError
+
+
+def folder_cfg(hr_dir, lr_dir=""):
+    return ml_collections.ConfigDict(
+        {"kind": "folder", "hr_dir": str(hr_dir), "lr_dir": str(lr_dir), "max_images": 0}
+    )
+
+
+def rgb(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def odd_folder(tmp_path):
+    """Good, grayscale, RGBA, palette, 16-bit, corrupt, truncated and too-small images."""
+    d = tmp_path / "hr"
+    d.mkdir()
+    Image.fromarray(rgb(64, 64)).save(d / "a_rgb.png")
+    Image.fromarray(rgb(64, 64)[..., 0]).save(d / "b_gray.png")
+    Image.fromarray(np.dstack([rgb(64, 64), np.full((64, 64), 128, np.uint8)])).save(
+        d / "c_rgba.png"
+    )
+    Image.fromarray(rgb(64, 64)).convert("P").save(d / "d_palette.png")
+    write_image(str(d / "e_16bit.png"), (rgb(64, 64).astype(np.uint16) * 257))
+    (d / "f_corrupt.png").write_bytes(b"this is not an image")
+    Image.fromarray(rgb(64, 64)).save(d / "g_truncated.jpg")
+    data = (d / "g_truncated.jpg").read_bytes()
+    (d / "g_truncated.jpg").write_bytes(data[: len(data) // 3])
+    Image.fromarray(rgb(8, 8)).save(d / "h_tiny.png")
+    (d / "notes.txt").write_text("ignored: not an image extension")
+    return d
+
+
+def test_odd_images_are_read_or_skipped_with_one_warning_each(odd_folder, caplog):
+    caplog.set_level(logging.WARNING)
+    source = make_source(folder_cfg(odd_folder), min_hr_size=32)
+    # The corrupt file fails the header scan, the tiny one is smaller than the patch.
+    assert source.names == [
+        "a_rgb.png",
+        "b_gray.png",
+        "c_rgba.png",
+        "d_palette.png",
+        "e_16bit.png",
+        "g_truncated.jpg",
+    ]
+    text = caplog.text
+    assert "f_corrupt.png" in text and "h_tiny.png" in text and "smaller than the 32-pixel" in text
+    assert "1 unreadable, 1 smaller than the patch" in text
+    for i in range(5):
+        assert source[i]["gt"].shape == (64, 64, 3) and source[i]["gt"].dtype == np.uint8
+    # The truncated JPEG passes the header scan but not decoding: warned, next image served.
+    caplog.clear()
+    ex = source[5]
+    assert "g_truncated.jpg" in caplog.text
+    np.testing.assert_array_equal(ex["gt"], source[0]["gt"])
+    caplog.clear()
+    source[5]
+    assert "g_truncated.jpg" not in caplog.text  # one warning per file
+
+
+def test_16bit_png_keeps_its_depth(tmp_path):
+    px = np.arange(4 * 5 * 3, dtype=np.uint16).reshape(4, 5, 3) * 1000
+    write_image(str(tmp_path / "x.png"), px)
+    pic = read_image(str(tmp_path / "x.png"))
+    assert pic.bit_depth == 16
+    np.testing.assert_array_equal(pic.pixels, px)
+    np.testing.assert_allclose(pic.rgb_float(), px / 65535.0, atol=1e-7)
+
+
+def test_empty_and_missing_datasets_are_clear_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no usable images"):
+        make_source(folder_cfg(tmp_path / "empty"), min_hr_size=32)
+    with pytest.raises(UserError, match="not found.*no such folder"):
+        make_source(folder_cfg(tmp_path / "missing"), min_hr_size=32)
+    with pytest.raises(UserError, match="Unknown data kind 'flder'"):
+        make_source(ml_collections.ConfigDict({"kind": "flder"}))
+
+
+def test_all_images_too_small_is_a_clear_error(tmp_path):
+    d = tmp_path / "small"
+    d.mkdir()
+    Image.fromarray(rgb(20, 20)).save(d / "x.png")
+    with pytest.raises(UserError, match="at least 32x32"):
+        make_source(folder_cfg(d), min_hr_size=32)
+
+
+def test_paired_crops_stay_aligned_through_flips():
+    lq = rgb(10, 12)
+    gt = np.repeat(np.repeat(lq, 4, 0), 4, 1)  # HR = nearest ×4 of LR, so alignment is checkable
+    for seed in range(20):
+        out = crop_and_augment(
+            {"gt": gt, "lq": lq},
+            np.random.default_rng(seed),
+            patch=16,
+            scale=4,
+            hflip=True,
+            rot=True,
+        )
+        assert out["gt"].shape == (16, 16, 3) and out["lq"].shape == (4, 4, 3)
+        np.testing.assert_array_equal(np.repeat(np.repeat(out["lq"], 4, 0), 4, 1), out["gt"])
+
+
+def test_paired_folders_match_by_name_and_feed_the_pipeline(tmp_path):
+    (tmp_path / "hr").mkdir()
+    (tmp_path / "lr").mkdir()
+    for i in range(3):
+        lq = rgb(12, 12, seed=i)
+        Image.fromarray(np.repeat(np.repeat(lq, 4, 0), 4, 1)).save(tmp_path / "hr" / f"{i:04d}.png")
+        Image.fromarray(lq).save(tmp_path / "lr" / f"{i:04d}x4.png")  # DIV2K naming
+    config = tiny_config()
+    config.data.train = folder_cfg(tmp_path / "hr", tmp_path / "lr")
+    batch = next(iter(train_dataset(config)))
+    assert batch["gt"].shape == (8, 32, 32, 3) and batch["lq"].shape == (8, 8, 8, 3)
+    up = np.repeat(np.repeat(batch["lq"], 4, 1), 4, 2)
+    np.testing.assert_array_equal(up, batch["gt"])
+
+
+def test_pipeline_is_deterministic_and_sharded_per_process():
+    config = tiny_config()
+    a = next(iter(train_dataset(config)))
+    b = next(iter(train_dataset(config)))
+    np.testing.assert_array_equal(a["gt"], b["gt"])
+    half = next(iter(train_dataset(config, process_index=1, process_count=2)))
+    assert half["gt"].shape == (4, 32, 32, 3)
+    with pytest.raises(UserError, match="not divisible by the 3 processes"):
+        train_dataset(config, process_count=3)
+
+
+def test_builtin_split_is_fixed_and_disjoint():
+    from jaxsr.data import BUILTIN_EVAL, BUILTIN_TRAIN
+
+    assert not set(BUILTIN_TRAIN) & set(BUILTIN_EVAL)
+    ex = eval_examples(ml_collections.ConfigDict({"kind": "builtin"}), scale=4)
+    assert [name for name, _, _ in ex] == list(BUILTIN_EVAL)
+    assert all(hr.shape[0] % 4 == 0 and hr.shape[1] % 4 == 0 for _, hr, _ in ex)
+
+
+def test_write_image_is_atomic(tmp_path, monkeypatch):
+    target = tmp_path / "out.png"
+    write_image(str(target), rgb(8, 8))
+    before = target.read_bytes()
+
+    def broken_save(self, *a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError):
+        write_image(str(target), rgb(8, 8, seed=1))
+    assert target.read_bytes() == before
+    assert os.listdir(tmp_path) == ["out.png"]  # no temporary file left behind
