@@ -16,27 +16,7 @@ from __future__ import annotations
 
 import ml_collections
 
-
-def data_source(
-    kind="folder",
-    hr_dir="",
-    lr_dir="",
-    tfds_name="div2k/bicubic_x4",
-    tfds_split="train",
-    max_images=0,
-):
-    """A data source block (see ``jaxsr/data/sources.py``)."""
-    return ml_collections.ConfigDict(
-        dict(
-            kind=kind,  # 'builtin' | 'folder' | 'tfds'
-            hr_dir=hr_dir,  # folder of HR images ('folder')
-            lr_dir=lr_dir,  # optional folder of matching LR images; empty = bicubic on device
-            tfds_name=tfds_name,  # prepared TFDS dataset ('tfds'), e.g. div2k/bicubic_x4
-            tfds_split=tfds_split,  # its split
-            tfds_data_dir="",  # TFDS data_dir; empty = TFDS default
-            max_images=max_images,  # use only the first N images; 0 = all
-        )
-    )
+from jaxsr.data.sources import source_config as data_source
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

@@ -65,7 +65,8 @@ def bench_jaxsr(config, steps: int) -> dict:
     state = init_state(task, config, mesh)
     step = compile_train_step(task, mesh)
     t0 = time.perf_counter()
-    compiled = step.lower(state, batch).compile()
+    consts = sharding.put_replicated(task.constants(), mesh)
+    compiled = step.lower(state, batch, consts).compile()
     compile_s = time.perf_counter() - t0
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
@@ -82,7 +83,7 @@ def bench_jaxsr(config, steps: int) -> dict:
     holder = {"state": state}
 
     def run():
-        holder["state"], metrics = compiled(holder["state"], batch)
+        holder["state"], metrics = compiled(holder["state"], batch, consts)
         jax.block_until_ready(metrics["loss"])
 
     sec = _timed(run, steps)

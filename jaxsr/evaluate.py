@@ -59,6 +59,7 @@ def evaluate_examples(
     crop_border: int | None = None,
     y_channel: bool = True,
     keep_outputs: int = 0,
+    extra=None,
 ) -> dict:
     """Score ``predict`` (and bicubic) on ``[(name, hr, lr or None)]``.
 
@@ -67,6 +68,8 @@ def evaluate_examples(
         bicubic only.
       keep_outputs: return the first N ``(lr↑bicubic, sr, hr)`` uint8 triples
         (for image grids).
+      extra: optional ``(sr, hr) -> {name: value}`` on float [0, 1] batches of one
+        image (e.g. the perceptual distance), averaged into ``result['model']``.
     Returns ``{'model': {...}, 'bicubic': {...}, 'per_image': [...], 'outputs': [...]}``
     with mean PSNR/SSIM.
     """
@@ -87,13 +90,15 @@ def evaluate_examples(
                     "is --scale the model's scale?"
                 )
             row["model"] = score(sr, hr, crop_border=crop, y_channel=y_channel)
+            if extra is not None:
+                row["model"].update(extra(sr[None] / np.float32(255), hr[None] / np.float32(255)))
         rows.append(row)
         if len(outputs) < keep_outputs:
             outputs.append((bic, sr if sr is not None else bic, hr))
     result = {"per_image": rows, "outputs": outputs}
     for key in ("bicubic", "model"):
         if rows and key in rows[0]:
-            result[key] = {m: float(np.mean([r[key][m] for r in rows])) for m in ("psnr", "ssim")}
+            result[key] = {m: float(np.mean([r[key][m] for r in rows])) for m in rows[0][key]}
     return result
 
 
@@ -130,19 +135,13 @@ def dataset_config(entry: str):
     return ml_collections.ConfigDict({"kind": "folder", "hr_dir": entry, "lr_dir": ""})
 
 
-def load_predictor(workdir: str):
-    """``(predict_fn, scale)`` for a trained jaxsr workdir (EMA weights when kept)."""
-    from jaxsr.tasks import make_task
-    from jaxsr.train.checkpoint import restore_raw_state
-    from jaxsr.train.loop import load_config
+def load_predictor(path: str):
+    """``(predict_fn, scale)`` for a training workdir or model directory (``load_model``)."""
+    from jaxsr.saved_model import load_model
 
-    config = load_config(workdir)
-    task = make_task(config)
-    raw = restore_raw_state(workdir)
-    params = raw["ema"] if raw.get("ema") is not None else raw["params"]["g"]
-    variables = {"params": params}
-    apply = jax.jit(task.predict)
-    return (lambda lq: apply(variables, lq)), config.scale
+    module, variables = load_model(path)
+    apply = jax.jit(module.apply)
+    return (lambda lq: apply(variables, lq)), module.scale
 
 
 def main(argv=None) -> int:
@@ -150,7 +149,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m jaxsr.evaluate", description=__doc__.split("\n")[0])
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--workdir", help="a jaxsr training workdir (config + checkpoints)")
+    src.add_argument("--workdir", help="a training workdir or a model directory (jaxsr.convert)")
     src.add_argument("--model", choices=["bicubic"], help="a baseline instead of a trained model")
     p.add_argument("--data", default="builtin", help="comma-separated: builtin and/or HR folders")
     p.add_argument("--scale", type=int, default=None, help="SR factor (default: the model's)")

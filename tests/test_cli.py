@@ -64,7 +64,7 @@ def test_evaluate_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert evaluate.main(["--model=bicubic", f"--data={tmp_path / 'nope'}"]) == 2
     assert "neither 'builtin' nor an existing folder" in capsys.readouterr().err
     assert evaluate.main([f"--workdir={tmp_path}"]) == 2
-    assert "not a jaxsr workdir" in capsys.readouterr().err
+    assert "neither a jaxsr model directory" in capsys.readouterr().err
 
 
 def test_benchmark_reports_both_frameworks():

@@ -49,8 +49,8 @@ def test_sharded_step_equals_single_device_step(n_devices):
         mesh = sharding.make_mesh(devices)
         state = init_state(task, config, mesh)
         step = compile_train_step(task, mesh)
-        state, metrics = step(state, sharding.put_batch(batch, mesh))
-        state, metrics = step(state, sharding.put_batch(fixed_batch(seed=1), mesh))
+        state, metrics = step(state, sharding.put_batch(batch, mesh), {})
+        state, metrics = step(state, sharding.put_batch(fixed_batch(seed=1), mesh), {})
         assert len(state.params["g"]["conv_first"]["kernel"].sharding.device_set) == len(devices)
         results.append((jax.device_get(state.params), jax.device_get(metrics)))
     (p1, m1), (p8, m8) = results
@@ -67,7 +67,7 @@ def test_loss_decreases_on_a_fixed_batch():
     batch = sharding.put_batch(fixed_batch(), mesh)
     losses = []
     for _ in range(40):
-        state, metrics = step(state, batch)
+        state, metrics = step(state, batch, {})
         losses.append(float(metrics["loss"]))
     assert losses[-1] < 0.5 * losses[0], losses
 
@@ -165,6 +165,8 @@ def test_bf16_and_remat_options_train():
     task = make_task(config)
     mesh = sharding.make_mesh()
     state = init_state(task, config, mesh)
-    state, metrics = compile_train_step(task, mesh)(state, sharding.put_batch(fixed_batch(), mesh))
+    state, metrics = compile_train_step(task, mesh)(
+        state, sharding.put_batch(fixed_batch(), mesh), {}
+    )
     assert np.isfinite(float(metrics["loss"]))
     assert state.params["g"]["conv_first"]["kernel"].dtype == jnp.float32

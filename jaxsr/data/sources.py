@@ -149,6 +149,30 @@ def _scan_files(paths: list[str], min_size: int) -> tuple[list[str], list[int]]:
     return keep, idx
 
 
+def source_config(
+    kind="folder",
+    hr_dir="",
+    lr_dir="",
+    tfds_name="div2k/bicubic_x4",
+    tfds_split="train",
+    max_images=0,
+):
+    """A data source config block, as recipes write it."""
+    import ml_collections
+
+    return ml_collections.ConfigDict(
+        dict(
+            kind=kind,  # 'builtin' | 'folder' | 'tfds'
+            hr_dir=hr_dir,  # folder of HR images ('folder')
+            lr_dir=lr_dir,  # optional folder of matching LR images; empty = bicubic on device
+            tfds_name=tfds_name,  # prepared TFDS dataset ('tfds'), e.g. div2k/bicubic_x4
+            tfds_split=tfds_split,  # its split
+            tfds_data_dir="",  # TFDS data_dir; empty = TFDS default
+            max_images=max_images,  # use only the first N images; 0 = all
+        )
+    )
+
+
 def make_source(cfg, *, min_hr_size: int = 0, builtin_split: str = "train"):
     """Build the source described by a data config block.
 

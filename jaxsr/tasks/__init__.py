@@ -1,16 +1,18 @@
 """Training tasks: each wires models, losses and degradations into pure step functions.
 
-A task object exposes ``init(rng) -> TrainState``, ``train_step(state, batch) ->
-(state, metrics)``, ``eval_params(state)`` and ``predict(variables, lq) -> sr``;
+A task object exposes ``init(rng) -> TrainState``, ``constants()`` (frozen arrays such
+as VGG weights), ``train_step(state, batch, constants) -> (state, metrics)``,
+``eval_params(state)`` and ``predict(variables, lq) -> sr``;
 ``jaxsr.train.loop`` knows nothing else about it.
 """
 
 from __future__ import annotations
 
 from jaxsr.errors import UserError
+from jaxsr.tasks.esrgan import ESRGAN
 from jaxsr.tasks.sr import SupervisedSR
 
-TASKS = {"sr": SupervisedSR}
+TASKS = {"sr": SupervisedSR, "esrgan": ESRGAN}
 
 
 def make_task(config):
@@ -19,4 +21,4 @@ def make_task(config):
     return TASKS[config.task](config)
 
 
-__all__ = ["TASKS", "SupervisedSR", "make_task"]
+__all__ = ["ESRGAN", "TASKS", "SupervisedSR", "make_task"]

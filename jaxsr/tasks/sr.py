@@ -76,12 +76,16 @@ class SupervisedSR:
             extras={},
         )
 
+    def constants(self) -> dict:
+        """Frozen arrays the step reads (none for pixel losses)."""
+        return {}
+
     def lq_input(self, batch: dict) -> jax.Array:
         if "lq" in batch:
             return batch["lq"].astype(jnp.float32) / 255.0
         return bicubic_degrade(batch["gt"], self.scale)
 
-    def train_step(self, state: TrainState, batch: dict):
+    def train_step(self, state: TrainState, batch: dict, consts: dict):
         gt = batch["gt"].astype(jnp.float32) / 255.0
         lq = self.lq_input(batch)
 

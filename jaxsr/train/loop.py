@@ -52,11 +52,12 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def compile_train_step(task, mesh):
-    """``jit(task.train_step)`` with the state replicated (and donated), the batch sharded."""
+    """``jit(task.train_step)``: state replicated and donated, batch sharded, constants
+    (frozen networks such as VGG) replicated and passed as arguments, not baked into HLO."""
     rep = sharding.replicated(mesh)
     return jax.jit(
         task.train_step,
-        in_shardings=(rep, sharding.batch_sharded(mesh)),
+        in_shardings=(rep, sharding.batch_sharded(mesh), rep),
         out_shardings=(rep, rep),
         donate_argnums=(0,),
     )
@@ -125,6 +126,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     if start is not None:
         state = checkpointer.restore(state, train_iter)
         logging.info("Resumed from the checkpoint at step %d in %s.", start, workdir)
+    elif hasattr(task, "restore_pretrained"):  # e.g. ESRGAN's G from the PSNR stage
+        state = task.restore_pretrained(state)
     start = int(jax.device_get(state.step))
     last_ckpt = start or None
 
@@ -138,8 +141,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
             }
         )
     step_fn = compile_train_step(task, mesh)
+    consts = sharding.put_replicated(task.constants(), mesh)
     examples = eval_examples(config.data.eval, scale=config.scale)
     predict = jax.jit(task.predict)
+    extra = task.eval_metrics(consts) if hasattr(task, "eval_metrics") else None
     report = periodic_actions.ReportProgress(
         num_train_steps=config.num_train_steps, writer=writer, every_steps=config.log_every
     )
@@ -151,6 +156,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
             examples,
             scale=config.scale,
             keep_outputs=1,
+            extra=extra,
         )
         writer.write_scalars(
             step,
@@ -159,6 +165,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                 "eval/ssim_y": result["model"]["ssim"],
                 "eval/psnr_y_bicubic": result["bicubic"]["psnr"],
                 "eval/ssim_y_bicubic": result["bicubic"]["ssim"],
+                **{f"eval/{k}": v for k, v in result["model"].items() if k not in ("psnr", "ssim")},
             },
         )
         if result["outputs"]:
@@ -175,7 +182,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         with _Preemption() as preemption:
             while step < config.num_train_steps:
                 batch = sharding.put_batch(next(train_iter), mesh)
-                state, metrics = step_fn(state, batch)
+                state, metrics = step_fn(state, batch, consts)
                 step += 1
                 history.append(metrics)
                 report(step)
