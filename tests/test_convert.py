@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from jaxsr.convert.__main__ import main as convert_main
-from jaxsr.convert.torch_pickle import UnsafePickleError, flat_state_dict, load_torch
+from jaxsr.convert.torch_pickle import UnsafePickleError, load_torch
 from jaxsr.errors import UserError
 
 torch = pytest.importorskip("torch")

@@ -123,8 +123,8 @@ def test_init_from_a_different_architecture_is_a_clear_error(tmp_path):
 
 def test_interpolation_endpoints_are_exact_and_mismatch_is_listed(tmp_path, capsys):
     from jaxsr.interpolate import main as interp_main
-    from jaxsr.saved_model import load_model_description, save_model
     from jaxsr.models import RRDBNet
+    from jaxsr.saved_model import load_model_description, save_model
 
     kw = dict(scale=4, num_feat=8, num_block=1, num_grow_ch=4)
     va = RRDBNet(**kw).init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
