@@ -1,33 +1,43 @@
-"""Training-step speed of a recipe, jaxsr beside the PyTorch reference, in one run.
+"""Speed and memory of a recipe, jaxsr beside the PyTorch reference, in one run.
 
     python -m jaxsr.benchmark --config=configs/esrgan_psnr.py [--steps=5] \
-        [--config.data.batch_size=8 ...]
+        [--infer_size=512 --tile=256] [--config.data.batch_size=8 ...]
 
-Reports, for the jaxsr step (jit, data-parallel over all local devices, LR made on
-device inside the step) and for the equivalent PyTorch step (BasicSR's RRDBNet, L1,
-Adam; LR precomputed, as BasicSR's data loader does): compile time, steps/s,
-images/s, achieved GFLOP/s against the step's FLOPs (XLA's count of the jaxsr step,
-used for both columns so they are comparable), and peak memory where the backend
-reports it. Nothing here is asserted; numbers depend on the machine, which is printed.
+**Train step.** The jaxsr step (jit, data-parallel over all devices, LR made on device
+inside the step; for ``configs/esrgan.py`` G + D + VGG19 in one step) against the
+equivalent PyTorch step (BasicSR's layer order: RRDBNet + L1 + Adam, or the ESRGAN G
+and D steps with VGG19 ``conv5_4``; LR precomputed, as BasicSR's loader does):
+compile time, steps/s, images/s, achieved GFLOP/s against the step's FLOPs (XLA's count
+of the jaxsr step, used for both columns so they are comparable), peak memory.
+
+**Tiled inference.** The generator on an ``infer_size``² image in ``tile``² tiles
+(``jaxsr.ops.tiling``), both frameworks through the same tiler: megapixels of input per
+second and the process's peak resident memory (CPU) or the device's peak (GPU/TPU).
+
+Nothing is asserted; numbers depend on the machine, which is printed first.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import resource
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config file[:preset].")
 _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per framework (after warm-up).")
-_TORCH = flags.DEFINE_bool("torch", True, "Also time the PyTorch reference step.")
+_TORCH = flags.DEFINE_bool("torch", True, "Also time the PyTorch reference.")
+_INFER = flags.DEFINE_integer("infer_size", 512, "Side of the tiled-inference input; 0 = skip.")
+_TILE = flags.DEFINE_integer("tile", 256, "Tile side for tiled inference.")
 flags.mark_flags_as_required(["config"])
 
 
@@ -36,8 +46,8 @@ def machine() -> str:
     kind = getattr(dev, "device_kind", dev.platform)
     return (
         f"{jax.device_count()}x {kind} ({dev.platform}), "
-        f"host {platform.processor() or platform.machine()}"
-        f" with {os.cpu_count()} CPU cores, jax {jax.__version__}"
+        f"host {platform.processor() or platform.machine()} with {os.cpu_count()} CPU cores, "
+        f"jax {jax.__version__}"
     )
 
 
@@ -50,7 +60,16 @@ def _timed(fn, steps: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def bench_jaxsr(config, steps: int) -> dict:
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+def _device_peak() -> int | None:
+    stats = jax.devices()[0].memory_stats() or {}
+    return stats.get("peak_bytes_in_use")
+
+
+def bench_jaxsr_train(config, steps: int) -> dict:
     from jaxsr.tasks import make_task
     from jaxsr.train import sharding
     from jaxsr.train.loop import compile_train_step, init_state
@@ -63,9 +82,9 @@ def bench_jaxsr(config, steps: int) -> dict:
     batch = {"gt": rng.integers(0, 256, (config.data.batch_size, p, p, 3), dtype=np.uint8)}
     batch = sharding.put_batch(batch, mesh)
     state = init_state(task, config, mesh)
+    consts = sharding.put_replicated(task.constants(), mesh)
     step = compile_train_step(task, mesh)
     t0 = time.perf_counter()
-    consts = sharding.put_replicated(task.constants(), mesh)
     compiled = step.lower(state, batch, consts).compile()
     compile_s = time.perf_counter() - t0
     cost = compiled.cost_analysis()
@@ -87,16 +106,18 @@ def bench_jaxsr(config, steps: int) -> dict:
         jax.block_until_ready(metrics["loss"])
 
     sec = _timed(run, steps)
-    stats = jax.devices()[0].memory_stats() or {}
-    if stats.get("peak_bytes_in_use"):
-        peak = stats["peak_bytes_in_use"]
-    return {"compile_s": compile_s, "step_s": sec, "flops": flops, "peak_bytes": peak}
+    return {
+        "compile_s": compile_s,
+        "step_s": sec,
+        "flops": flops,
+        "peak_bytes": _device_peak() or peak,
+    }
 
 
-def bench_torch(config, steps: int) -> dict:
+def bench_torch_train(config, steps: int) -> dict:
     import torch
 
-    from jaxsr.torch_reference import RRDBNetTorch
+    from jaxsr.torch_reference import RRDBNetTorch, VGGStyleDiscriminatorTorch, vgg19_features_torch
 
     if config.model.name != "rrdbnet" or config.scale != 4:
         return {"skipped": "the PyTorch reference covers RRDBNet ×4 only"}
@@ -104,20 +125,47 @@ def bench_torch(config, steps: int) -> dict:
     # XLA flushes denormals on CPU; without this PyTorch can be 10x slower on small
     # weights for reasons unrelated to the model.
     torch.set_flush_denormal(True)
-    m = config.model
+    m, o = config.model, config.optim
     net = RRDBNetTorch(m.num_feat, m.num_block, m.num_grow_ch)
-    opt = torch.optim.Adam(
-        net.parameters(), lr=config.optim.lr, betas=(config.optim.b1, config.optim.b2)
-    )
+    opt = torch.optim.Adam(net.parameters(), lr=o.lr, betas=(o.b1, o.b2))
     n, p = config.data.batch_size, config.data.patch_size
     gt = torch.rand(n, 3, p, p)
     lq = torch.rand(n, 3, p // 4, p // 4)
+    bce = torch.nn.BCEWithLogitsLoss()
+    if config.task == "esrgan":
+        disc = VGGStyleDiscriminatorTorch(config.discriminator.num_feat, p)
+        opt_d = torch.optim.Adam(disc.parameters(), lr=config.optim_d.lr, betas=(o.b1, o.b2))
+        vgg = vgg19_features_torch().eval()
+        for q in vgg.parameters():
+            q.requires_grad_(False)
+        w = config.losses
 
     def run():
         opt.zero_grad(set_to_none=True)
-        loss = torch.mean(torch.abs(net(lq) - gt))
+        sr = net(lq)
+        loss = torch.mean(torch.abs(sr - gt))
+        if config.task == "esrgan":  # BasicSR ESRGANModel.optimize_parameters
+            for q in disc.parameters():
+                q.requires_grad_(False)
+            loss = w.l1 * loss + w.perceptual * torch.mean(torch.abs(vgg(sr) - vgg(gt)))
+            real = disc(gt).detach()
+            fake = disc(sr)
+            loss = loss + w.gan * 0.5 * (
+                bce(real - fake.mean(), torch.zeros_like(real))
+                + bce(fake - real.mean(), torch.ones_like(fake))
+            )
         loss.backward()
         opt.step()
+        if config.task == "esrgan":
+            for q in disc.parameters():
+                q.requires_grad_(True)
+            opt_d.zero_grad(set_to_none=True)
+            fake_d = disc(sr.detach())
+            real_d = disc(gt)
+            l_real = 0.5 * bce(real_d - fake_d.detach().mean(), torch.ones_like(real_d))
+            l_fake = 0.5 * bce(fake_d - real_d.detach().mean(), torch.zeros_like(fake_d))
+            (l_real + l_fake).backward()
+            opt_d.step()
 
     t0 = time.perf_counter()
     run()  # first call: allocator and oneDNN primitive creation ("compile" for eager)
@@ -131,15 +179,69 @@ def bench_torch(config, steps: int) -> dict:
     }
 
 
-def format_row(name: str, r: dict, batch: int, flops: float) -> str:
-    if "skipped" in r:
-        return f"{name:<22} skipped: {r['skipped']}"
-    peak = f"{r['peak_bytes'] / 2**20:,.0f}MiB" if r.get("peak_bytes") else "n/a"
-    gflops = flops / r["step_s"] / 1e9 if flops else float("nan")
-    return (
-        f"{name:<22}{r['compile_s']:>10.2f}{1 / r['step_s']:>10.3f}{batch / r['step_s']:>10.2f}"
-        f"{gflops:>11.1f}{peak:>14}"
-    )
+def _inference_image(size: int) -> np.ndarray:
+    return np.random.default_rng(0).uniform(0, 1, (size, size, 3)).astype(np.float32)
+
+
+def bench_jaxsr_infer(config, size: int, tile: int) -> dict:
+    from jaxsr.models import build_model
+    from jaxsr.ops.tiling import tiled_apply
+    from jaxsr.saved_model import model_kwargs_from_config
+
+    name, kwargs = model_kwargs_from_config(config)
+    model = build_model(name, dtype=jnp.dtype(config.dtype), **kwargs)
+    variables = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+    apply = jax.jit(model.apply)
+    img = _inference_image(size)
+    t0 = time.perf_counter()
+    apply.lower(variables, jnp.zeros((2, tile, tile, 3))).compile()
+    compile_s = time.perf_counter() - t0
+
+    def run():
+        return tiled_apply(
+            lambda t: apply(variables, jnp.asarray(t)),
+            img,
+            scale=config.scale,
+            tile=tile,
+            overlap=min(32, tile // 4),
+            batch=2,
+        )
+
+    run()
+    t0 = time.perf_counter()
+    run()
+    sec = time.perf_counter() - t0
+    return {"compile_s": compile_s, "sec": sec, "peak_bytes": _device_peak() or _peak_rss()}
+
+
+def bench_torch_infer(config, size: int, tile: int) -> dict:
+    import torch
+
+    from jaxsr.ops.tiling import tiled_apply
+    from jaxsr.torch_reference import RRDBNetTorch
+
+    if config.model.name != "rrdbnet" or config.scale != 4:
+        return {"skipped": "the PyTorch reference covers RRDBNet ×4 only"}
+    torch.set_flush_denormal(True)
+    m = config.model
+    net = RRDBNetTorch(m.num_feat, m.num_block, m.num_grow_ch).eval()
+    img = _inference_image(size)
+
+    def fn(tiles):
+        with torch.no_grad():
+            out = net(torch.from_numpy(np.ascontiguousarray(tiles.transpose(0, 3, 1, 2))))
+        return out.numpy().transpose(0, 2, 3, 1)
+
+    t0 = time.perf_counter()
+    tiled_apply(fn, img, scale=4, tile=tile, overlap=min(32, tile // 4), batch=2)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tiled_apply(fn, img, scale=4, tile=tile, overlap=min(32, tile // 4), batch=2)
+    return {"compile_s": first, "sec": time.perf_counter() - t0, "peak_bytes": _peak_rss()}
+
+
+def _mib(n) -> str:
+    return f"{n / 2**20:,.0f}MiB" if n else "n/a"
 
 
 def main(argv):
@@ -148,27 +250,54 @@ def main(argv):
     steps = _STEPS.value
     print(f"Machine: {machine()}")
     print(
-        f"Recipe: model {dict(config.model)}, ×{config.scale}, batch {config.data.batch_size}, "
-        f"HR patch {config.data.patch_size}, dtype {config.dtype}, remat {config.remat}"
+        f"Recipe: task {config.task}, model {dict(config.model)}, ×{config.scale}, "
+        f"batch {config.data.batch_size}, HR patch {config.data.patch_size}, "
+        f"dtype {config.dtype}, remat {config.remat}"
     )
-    jx = bench_jaxsr(config, steps)
+    jx = bench_jaxsr_train(config, steps)
     rows = [("jaxsr (jit)", jx)]
-    if _TORCH.value:
+    torch_ok = _TORCH.value
+    if torch_ok:
         try:
-            tr = bench_torch(config, steps)
-            label = f"PyTorch {tr.get('version', '')} ({tr.get('threads', '?')} thr)"
-            rows.append((label, tr))
+            tr = bench_torch_train(config, steps)
+            rows.append((f"PyTorch {tr.get('version', '')} ({tr.get('threads', '?')} thr)", tr))
         except ImportError:
+            torch_ok = False
             print("PyTorch is not installed (pip install -e '.[test]'); its column is skipped.")
     print(
-        f"Train step, {steps} timed steps after warm-up; FLOPs/step (XLA count) = "
-        f"{jx['flops'] / 1e9:,.1f} GFLOP"
+        f"\nTrain step ({steps} timed steps after warm-up; FLOPs/step by XLA = "
+        f"{jx['flops'] / 1e9:,.1f} GFLOP)"
     )
     print(
-        f"{'':<22}{'compile s':>10}{'steps/s':>10}{'images/s':>10}{'GFLOP/s':>11}{'peak mem':>14}"
+        f"{'':<26}{'compile s':>10}{'steps/s':>10}{'images/s':>10}{'GFLOP/s':>10}{'peak mem':>12}"
     )
+    b = config.data.batch_size
     for name, r in rows:
-        print(format_row(name, r, config.data.batch_size, jx["flops"]))
+        if "skipped" in r:
+            print(f"{name:<26} skipped: {r['skipped']}")
+            continue
+        gflops = jx["flops"] / r["step_s"] / 1e9 if jx["flops"] else float("nan")
+        print(
+            f"{name:<26}{r['compile_s']:>10.2f}{1 / r['step_s']:>10.3f}{b / r['step_s']:>10.2f}"
+            f"{gflops:>10.1f}{_mib(r.get('peak_bytes')):>12}"
+        )
+    size, tile = _INFER.value, _TILE.value
+    if size:
+        rows = [("jaxsr (jit)", bench_jaxsr_infer(config, size, tile))]
+        if torch_ok:
+            rows.append(("PyTorch (eager)", bench_torch_infer(config, size, tile)))
+        print(f"\nTiled inference: {size}x{size} input, ×{config.scale}, tiles {tile}, batch 2")
+        print(f"{'':<26}{'compile s':>10}{'seconds':>10}{'MP/s':>10}{'peak mem':>12}")
+        for name, r in rows:
+            if "skipped" in r:
+                print(f"{name:<26} skipped: {r['skipped']}")
+                continue
+            mp = size * size / 1e6 / r["sec"]
+            print(
+                f"{name:<26}{r['compile_s']:>10.2f}{r['sec']:>10.2f}{mp:>10.3f}"
+                f"{_mib(r['peak_bytes']):>12}"
+            )
+        print("(peak mem: device peak on accelerators, else the process's peak RSS so far)")
     sys.stdout.flush()
 
 

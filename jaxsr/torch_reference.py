@@ -54,3 +54,72 @@ class RRDBNetTorch(nn.Module):
         feat = F.leaky_relu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")), 0.2)
         feat = F.leaky_relu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")), 0.2)
         return self.conv_last(F.leaky_relu(self.conv_hr(feat), 0.2))
+
+
+class VGGStyleDiscriminatorTorch(nn.Module):
+    """BasicSR's VGGStyleDiscriminator (any input size; the linear layer adapts)."""
+
+    def __init__(self, num_feat: int = 64, input_size: int = 128):
+        super().__init__()
+        nf = num_feat
+        layers = [
+            nn.Conv2d(3, nf, 3, 1, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(nf, nf, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(nf),
+            nn.LeakyReLU(0.2),
+        ]
+        cin = nf
+        for width in (nf * 2, nf * 4, nf * 8, nf * 8):
+            layers += [
+                nn.Conv2d(cin, width, 3, 1, 1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(width, width, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.LeakyReLU(0.2),
+            ]
+            cin = width
+        self.features = nn.Sequential(*layers)
+        side = input_size // 32
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(cin * side * side, 100), nn.LeakyReLU(0.2), nn.Linear(100, 1)
+        )
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def vgg19_features_torch(last_index: int = 34) -> nn.Sequential:
+    """torchvision ``vgg19().features[: last_index + 1]`` (random weights)."""
+    cfg = [
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+    ]
+    layers, cin = [], 3
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU()]
+            cin = v
+    return nn.Sequential(*layers[: last_index + 1])

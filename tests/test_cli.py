@@ -67,28 +67,20 @@ def test_evaluate_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert "neither a jaxsr model directory" in capsys.readouterr().err
 
 
-def test_benchmark_reports_both_frameworks():
+@pytest.mark.parametrize("config", ["esrgan_psnr.py:tiny", "esrgan.py:tiny"])
+def test_benchmark_reports_both_frameworks(config):
     pytest.importorskip("torch")
     env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jaxsr.benchmark",
-            "--config=configs/esrgan_psnr.py:tiny",
-            "--steps=1",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    cmd = [sys.executable, "-m", "jaxsr.benchmark", f"--config=configs/{config}", "--steps=1",
+           "--infer_size=48", "--tile=32"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert any(line.startswith("Machine:") for line in lines)
-    jx = next(line for line in lines if line.startswith("jaxsr (jit)"))
-    tr = next(line for line in lines if line.startswith("PyTorch"))
-    for row in (jx, tr):
-        steps_per_s = float(row.split()[-4])  # compile, steps/s, images/s, GFLOP/s, peak
-        assert steps_per_s > 0
+    train = lines[lines.index(next(x for x in lines if x.startswith("Train step"))):]
+    infer = lines[lines.index(next(x for x in lines if x.startswith("Tiled inference"))):]
+    for section, col in ((train, -4), (infer, -2)):  # steps/s | MP/s
+        jx = next(line for line in section if line.startswith("jaxsr (jit)"))
+        tr = next(line for line in section if line.startswith("PyTorch"))
+        for row in (jx, tr):
+            assert float(row.split()[col]) > 0, row
