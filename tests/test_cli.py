@@ -71,14 +71,21 @@ def test_evaluate_bad_inputs_are_one_line_errors(tmp_path, capsys):
 def test_benchmark_reports_both_frameworks(config):
     pytest.importorskip("torch")
     env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-    cmd = [sys.executable, "-m", "jaxsr.benchmark", f"--config=configs/{config}", "--steps=1",
-           "--infer_size=48", "--tile=32"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jaxsr.benchmark",
+        f"--config=configs/{config}",
+        "--steps=1",
+        "--infer_size=48",
+        "--tile=32",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert any(line.startswith("Machine:") for line in lines)
-    train = lines[lines.index(next(x for x in lines if x.startswith("Train step"))):]
-    infer = lines[lines.index(next(x for x in lines if x.startswith("Tiled inference"))):]
+    train = lines[lines.index(next(x for x in lines if x.startswith("Train step"))) :]
+    infer = lines[lines.index(next(x for x in lines if x.startswith("Tiled inference"))) :]
     for section, col in ((train, -4), (infer, -2)):  # steps/s | MP/s
         jx = next(line for line in section if line.startswith("jaxsr (jit)"))
         tr = next(line for line in section if line.startswith("PyTorch"))
