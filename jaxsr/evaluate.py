@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from jaxsr import metrics
-from jaxsr.errors import UserError
+from jaxsr.errors import UserError, cli
 from jaxsr.ops.color import to_uint8
 from jaxsr.ops.imresize import imresize, imresize_uint8
 
@@ -144,6 +144,7 @@ def load_predictor(path: str):
     return (lambda lq: apply(variables, lq)), module.scale
 
 
+@cli
 def main(argv=None) -> int:
     import argparse
 
@@ -157,32 +158,28 @@ def main(argv=None) -> int:
     p.add_argument("--rgb", action="store_true", help="score RGB instead of the Y channel")
     p.add_argument("--out", default=None, help="JSON output path")
     args = p.parse_args(argv)
-    try:
-        from jaxsr.data.pipeline import eval_examples
+    from jaxsr.data.pipeline import eval_examples
 
-        predict, model_scale = (None, None) if args.model else load_predictor(args.workdir)
-        scale = args.scale or model_scale or 4
-        if model_scale and scale != model_scale:
-            raise UserError(f"--scale={scale} but the model in {args.workdir} is ×{model_scale}.")
-        results = {}
-        for entry in [e for e in args.data.split(",") if e]:
-            examples = eval_examples(dataset_config(entry), scale=scale)
-            r = evaluate_examples(
-                predict, examples, scale=scale, crop_border=args.crop_border, y_channel=not args.rgb
-            )
-            r.pop("outputs")
-            results[os.path.basename(entry.rstrip("/")) or entry] = r
-        channel = "RGB" if args.rgb else "Y"
-        border = scale if args.crop_border is None else args.crop_border
-        print(format_table(results, f"×{scale}, PSNR/SSIM on {channel}, border {border}"))
-        out = args.out or os.path.join(args.workdir or ".", "eval.json")
-        write_json_atomic(
-            out, {"scale": scale, "channel": channel, "crop_border": border, "datasets": results}
+    predict, model_scale = (None, None) if args.model else load_predictor(args.workdir)
+    scale = args.scale or model_scale or 4
+    if model_scale and scale != model_scale:
+        raise UserError(f"--scale={scale} but the model in {args.workdir} is ×{model_scale}.")
+    results = {}
+    for entry in [e for e in args.data.split(",") if e]:
+        examples = eval_examples(dataset_config(entry), scale=scale)
+        r = evaluate_examples(
+            predict, examples, scale=scale, crop_border=args.crop_border, y_channel=not args.rgb
         )
-        print(f"Wrote {out}")
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        r.pop("outputs")
+        results[os.path.basename(entry.rstrip("/")) or entry] = r
+    channel = "RGB" if args.rgb else "Y"
+    border = scale if args.crop_border is None else args.crop_border
+    print(format_table(results, f"×{scale}, PSNR/SSIM on {channel}, border {border}"))
+    out = args.out or os.path.join(args.workdir or ".", "eval.json")
+    write_json_atomic(
+        out, {"scale": scale, "channel": channel, "crop_border": border, "datasets": results}
+    )
+    print(f"Wrote {out}")
     return 0
 
 

@@ -14,7 +14,7 @@ import sys
 import jax
 import numpy as np
 
-from jaxsr.errors import UserError
+from jaxsr.errors import UserError, cli
 from jaxsr.saved_model import load_model_description, save_model
 
 
@@ -39,6 +39,7 @@ def interpolate(a, b, alpha: float):
     return jax.tree.map(lambda x, y: (1.0 - alpha) * np.asarray(x) + alpha * np.asarray(y), a, b)
 
 
+@cli
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m jaxsr.interpolate", description=__doc__.split("\n")[0]
@@ -48,27 +49,23 @@ def main(argv=None) -> int:
     p.add_argument("--alpha", type=float, required=True, help="weight of --b, in [0, 1]")
     p.add_argument("--out", required=True, help="output model directory")
     args = p.parse_args(argv)
-    try:
-        if not 0.0 <= args.alpha <= 1.0:
-            raise UserError(f"--alpha={args.alpha} is outside [0, 1].")
-        name_a, kw_a, va = load_model_description(args.a)
-        name_b, kw_b, vb = load_model_description(args.b)
-        if (name_a, kw_a) != (name_b, kw_b):
-            raise UserError(
-                f"--a is {name_a} {kw_a} but --b is {name_b} {kw_b}; interpolation needs the "
-                "same architecture."
-            )
-        save_model(
-            args.out,
-            name_a,
-            kw_a,
-            interpolate(va, vb, args.alpha),
-            interpolated={"a": args.a, "b": args.b, "alpha": args.alpha},
+    if not 0.0 <= args.alpha <= 1.0:
+        raise UserError(f"--alpha={args.alpha} is outside [0, 1].")
+    name_a, kw_a, va = load_model_description(args.a)
+    name_b, kw_b, vb = load_model_description(args.b)
+    if (name_a, kw_a) != (name_b, kw_b):
+        raise UserError(
+            f"--a is {name_a} {kw_a} but --b is {name_b} {kw_b}; interpolation needs the "
+            "same architecture."
         )
-        print(f"Wrote {args.out}: (1 - {args.alpha}) * {args.a} + {args.alpha} * {args.b}")
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    save_model(
+        args.out,
+        name_a,
+        kw_a,
+        interpolate(va, vb, args.alpha),
+        interpolated={"a": args.a, "b": args.b, "alpha": args.alpha},
+    )
+    print(f"Wrote {args.out}: (1 - {args.alpha}) * {args.a} + {args.alpha} * {args.b}")
     return 0
 
 

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsr.data.images import IMAGE_EXTENSIONS, ImageError, Picture, read_image, write_image
-from jaxsr.errors import UserError
+from jaxsr.errors import UserError, cli
 from jaxsr.ops.imresize import imresize
 from jaxsr.ops.tiling import tile_windows, tiled_apply
 
@@ -99,6 +99,23 @@ def make_apply(model_path: str, dtype: str):
     return (lambda tiles: run(variables, jnp.asarray(tiles))), module.scale
 
 
+def _input_files(path: str) -> list[str]:
+    if os.path.isdir(path):
+        files = sorted(
+            os.path.join(path, f)
+            for f in os.listdir(path)
+            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
+        )
+    elif os.path.isfile(path):
+        files = [path]
+    else:
+        raise UserError(f"--input {path!r} is neither an image file nor a folder.")
+    if not files:
+        raise UserError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) in {path!r}.")
+    return files
+
+
+@cli
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m jaxsr.upscale", description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="model directory or training workdir")
@@ -111,27 +128,10 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=4, help="tiles per device call")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     args = p.parse_args(argv)
-    try:
-        if args.tile and args.overlap >= args.tile:
-            raise UserError(
-                f"--tile-overlap={args.overlap} must be smaller than --tile={args.tile}."
-            )
-        if os.path.isdir(args.input):
-            files = sorted(
-                os.path.join(args.input, f)
-                for f in os.listdir(args.input)
-                if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
-            )
-        elif os.path.isfile(args.input):
-            files = [args.input]
-        else:
-            raise UserError(f"--input {args.input!r} is neither an image file nor a folder.")
-        if not files:
-            raise UserError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) in {args.input!r}.")
-        apply_fn, scale = make_apply(args.model, args.dtype)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.tile and args.overlap >= args.tile:
+        raise UserError(f"--tile-overlap={args.overlap} must be smaller than --tile={args.tile}.")
+    files = _input_files(args.input)
+    apply_fn, scale = make_apply(args.model, args.dtype)
     failed = 0
     for i, path in enumerate(files, 1):
         try:

@@ -18,16 +18,16 @@ def n_devices():
     return jax.device_count()
 
 
-def tiny_config(**overrides):
-    """The esrgan_psnr ``tiny`` preset with dotted overrides applied."""
+def recipe_config(recipe: str, preset: str = "tiny", **overrides):
+    """``configs/<recipe>.py`` at ``preset`` with dotted overrides applied."""
     import importlib.util
     import pathlib
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "configs" / "esrgan_psnr.py"
-    spec = importlib.util.spec_from_file_location("esrgan_psnr_cfg", path)
+    path = pathlib.Path(__file__).resolve().parents[1] / "configs" / f"{recipe}.py"
+    spec = importlib.util.spec_from_file_location(f"{recipe}_config", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    config = module.get_config("tiny")
+    config = module.get_config(preset)
     for key, value in overrides.items():
         node = config
         *parents, leaf = key.split(".")
@@ -35,3 +35,8 @@ def tiny_config(**overrides):
             node = node[p]
         node[leaf] = value
     return config
+
+
+def tiny_config(**overrides):
+    """The esrgan_psnr ``tiny`` preset with dotted overrides applied."""
+    return recipe_config("esrgan_psnr", "tiny", **overrides)

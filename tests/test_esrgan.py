@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_config
+from conftest import recipe_config, tiny_config
 
 from jaxsr.errors import UserError
 from jaxsr.losses.gan import (
@@ -70,21 +70,7 @@ def test_discriminator_parameter_count():
 
 
 def gan_config(**overrides):
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(__file__).resolve().parents[1] / "configs" / "esrgan.py"
-    spec = importlib.util.spec_from_file_location("esrgan_cfg", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config("tiny")
-    for key, value in overrides.items():
-        node = config
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    return config
+    return recipe_config("esrgan", "tiny", **overrides)
 
 
 def test_esrgan_tiny_trains_from_a_psnr_run_and_reports_perceptual(tmp_path, capsys):
@@ -170,7 +156,7 @@ def test_interpolation_endpoints_are_exact_and_mismatch_is_listed(tmp_path, caps
 
     with pytest.raises(
         UserError,
-        match=r"differ in 29 parameter\(s\): .*rdb1.*conv1.*\(3, 3, 8, 4\) vs \(3, 3, 12, 4\)",
+        match=r"differ in 29 parameter\(s\): .*rdb1.*conv1.*\(1, 3, 3, 8, 4\) vs \(1, 3, 3, 12, 4\)",
     ):
         interpolate(va, vc, 0.5)
     save_model(str(tmp_path / "c"), "rrdbnet", kw2, vc)

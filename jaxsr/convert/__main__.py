@@ -20,7 +20,7 @@ import numpy as np
 from jaxsr.convert.common import unwrap
 from jaxsr.convert.rrdbnet import is_rrdbnet, rrdbnet_config, rrdbnet_params
 from jaxsr.convert.torch_pickle import flat_state_dict, load_torch
-from jaxsr.errors import UserError
+from jaxsr.errors import UserError, cli
 
 
 def convert(src: str, out: str) -> str:
@@ -54,16 +54,13 @@ def convert(src: str, out: str) -> str:
     )
 
 
+@cli
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m jaxsr.convert", description=__doc__.split("\n")[0])
     p.add_argument("--src", required=True, help="official .pth/.pt checkpoint")
     p.add_argument("--out", required=True, help="output model directory")
     args = p.parse_args(argv)
-    try:
-        print(f"Wrote {args.out}: {convert(args.src, args.out)}")
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    print(f"Wrote {args.out}: {convert(args.src, args.out)}")
     return 0
 
 

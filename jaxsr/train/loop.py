@@ -113,8 +113,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     sharding.maybe_initialize_distributed(config)
     mesh = sharding.make_mesh()
     sharding.check_batch_size(config.data.batch_size, mesh)
-    if jax.process_index() == 0:
-        save_config(config, workdir)
     task = make_task(config)
     train_ds = train_dataset(
         config, process_index=jax.process_index(), process_count=jax.process_count()
@@ -130,6 +128,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         state = task.restore_pretrained(state)
     start = int(jax.device_get(state.step))
     last_ckpt = start or None
+    if jax.process_index() == 0:  # only now: a config that cannot resume this workdir
+        save_config(config, workdir)  # must not overwrite the one that describes it
 
     writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
     if start == 0:
