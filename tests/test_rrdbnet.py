@@ -151,8 +151,8 @@ def test_init_is_the_scaled_kaiming_of_basicsr():
     params = RRDBNet(num_feat=64, num_block=1).init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))[
         "params"
     ]
-    k = np.asarray(params["body"]["rdb1"]["conv5"]["kernel"][0])  # fan_in = 9 * 192
+    k = np.asarray(params["body_0"]["rdb1"]["conv5"]["kernel"])  # fan_in = 9 * 192
     assert np.std(k) == pytest.approx(0.1 * np.sqrt(2 / (9 * 192)), rel=0.05)
-    assert not np.any(np.asarray(params["body"]["rdb1"]["conv5"]["bias"]))
+    assert not np.any(np.asarray(params["body_0"]["rdb1"]["conv5"]["bias"]))
     first = np.asarray(params["conv_first"]["kernel"])  # PyTorch default U(±1/sqrt(27))
     assert np.abs(first).max() <= 1 / np.sqrt(27) and np.abs(first).max() > 0.9 / np.sqrt(27)

@@ -86,21 +86,16 @@ def rrdbnet_config(sd: dict) -> dict:
 
 
 def rrdbnet_params(sd: dict) -> dict:
-    """Flax params of :class:`jaxsr.models.RRDBNet` from any of the three key schemes.
-
-    ``body.{i}.rdb{r}.conv{j}`` tensors are stacked over ``i`` into ``body/rdb{r}/conv{j}``
-    (the scanned trunk).
-    """
-    flat, blocks = {}, {}
+    """Flax params of :class:`jaxsr.models.RRDBNet` from any of the three key schemes."""
+    flat = {}
     for key, value in _to_basicsr_names(sd).items():
         parts = key.split(".")
         leaf = {"weight": "kernel", "bias": "bias"}[parts[-1]]
         value = np.asarray(value, np.float32)
         value = conv_kernel(value) if leaf == "kernel" else value
-        if parts[0] == "body":  # body.{i}.rdb{r}.conv{j}.* -> body/rdb{r}/conv{j}/*[i]
-            blocks.setdefault(("body", *parts[2:-1], leaf), {})[int(parts[1])] = value
+        if parts[0] == "body":  # body.{i}.rdb{r}.conv{j} -> body_{i}/rdb{r}/conv{j}
+            path = (f"body_{parts[1]}", *parts[2:-1], leaf)
         else:
-            flat[(*parts[:-1], leaf)] = value
-    for path, by_index in blocks.items():
-        flat[path] = np.stack([by_index[i] for i in range(len(by_index))])
+            path = (*parts[:-1], leaf)
+        flat[path] = value
     return nest(flat)

@@ -6,11 +6,9 @@ Dense Blocks without batch norm, residual scaling β = 0.2, nearest-neighbour ×
 upsampling twice. The default (nf=64, nb=23, gc=32, ×4) has 16,697,987 parameters,
 as the released ``RRDB_ESRGAN_x4.pth``.
 
-Parameter names follow BasicSR's ``RRDBNet`` (``conv_first``, ``body/rdb{r}/conv{j}``,
-``conv_body``, ``conv_up1``, ``conv_up2``, ``conv_hr``, ``conv_last``). The trunk is
-one ``nn.scan`` over the RRDBs, so its parameters are stacked on a leading axis of
-length ``num_block`` (``body.{i}.*`` of a ``.pth`` is slice ``i``): XLA then compiles
-one RRDB instead of 23 unrolled copies, which cuts compile time several-fold.
+Parameter names follow BasicSR's ``RRDBNet`` (``conv_first``, ``body_{i}/rdb{r}/
+conv{j}``, ``conv_body``, ``conv_up1``, ``conv_up2``, ``conv_hr``, ``conv_last``) so
+that a ``.pth`` key maps to a Flax path by replacing ``.`` with ``/``.
 
 For scale 2 and 1 the input is pixel-unshuffled first (Real-ESRGAN's ×2 / ×1 models),
 so the trunk always runs at 1/4 of the output resolution.
@@ -47,22 +45,20 @@ class ResidualDenseBlock(nn.Module):
 
 
 class RRDB(nn.Module):
-    """Residual-in-residual dense block: three RDBs and a scaled skip (β = 0.2).
-
-    Called as a scan step: ``(x, None) -> (y, None)``.
-    """
+    """Residual-in-residual dense block: three RDBs and a scaled skip (β = 0.2)."""
 
     num_feat: int = 64
     num_grow_ch: int = 32
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, unused=None):
+    def __call__(self, x):
         out = x
         for r in range(1, 4):
-            rdb = ResidualDenseBlock(self.num_feat, self.num_grow_ch, self.dtype, name=f"rdb{r}")
-            out = rdb(out)
-        return out * 0.2 + x, None
+            out = ResidualDenseBlock(self.num_feat, self.num_grow_ch, self.dtype, name=f"rdb{r}")(
+                out
+            )
+        return out * 0.2 + x
 
 
 class RRDBNet(nn.Module):
@@ -98,13 +94,9 @@ class RRDBNet(nn.Module):
         conv = lambda n, name: Conv(n, dtype=self.dtype, name=name)  # noqa: E731
         feat = conv(self.num_feat, "conv_first")(x)
         block = nn.remat(RRDB) if self.remat else RRDB
-        trunk = nn.scan(
-            block,
-            variable_axes={"params": 0},
-            split_rngs={"params": True},
-            length=self.num_block,
-        )
-        body, _ = trunk(self.num_feat, self.num_grow_ch, self.dtype, name="body")(feat, None)
+        body = feat
+        for i in range(self.num_block):
+            body = block(self.num_feat, self.num_grow_ch, self.dtype, name=f"body_{i}")(body)
         feat = feat + conv(self.num_feat, "conv_body")(body)
         feat = leaky_relu(conv(self.num_feat, "conv_up1")(upsample_nearest(feat)))
         feat = leaky_relu(conv(self.num_feat, "conv_up2")(upsample_nearest(feat)))
