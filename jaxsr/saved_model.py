@@ -21,6 +21,7 @@ import tempfile
 import jax
 import numpy as np
 
+from jaxsr.convert.common import nest
 from jaxsr.errors import UserError
 from jaxsr.models import build_model
 
@@ -38,14 +39,7 @@ def _flatten(tree, prefix=""):
 
 
 def _unflatten(flat: dict) -> dict:
-    tree: dict = {}
-    for path, value in flat.items():
-        node = tree
-        *parents, leaf = path.split("/")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return tree
+    return nest({tuple(path.split("/")): value for path, value in flat.items()})
 
 
 def save_model(out_dir: str, name: str, kwargs: dict, variables: dict, **meta) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import tempfile
 import time
 
 import jax
@@ -36,11 +35,8 @@ CONFIG_FILE = "config.json"
 
 
 def save_config(config, workdir: str) -> None:
-    os.makedirs(workdir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=workdir)
-    with os.fdopen(fd, "w") as f:
-        f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-    os.replace(tmp, os.path.join(workdir, CONFIG_FILE))
+    path = os.path.join(workdir, CONFIG_FILE)
+    evaluation.write_json_atomic(path, json.loads(config.to_json_best_effort()))
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
