@@ -10,6 +10,11 @@ and D steps with VGG19 ``conv5_4``; LR precomputed, as BasicSR's loader does):
 compile time, steps/s, images/s, achieved GFLOP/s against the step's FLOPs (XLA's count
 of the jaxsr step, used for both columns so they are comparable), peak memory.
 
+**DASR** (``configs/dasr.py``): the joint (stage 2) step with the degradations synthesised
+inside the jitted step, beside the same step fed by a host-side numpy/scipy degradation
+pipeline (the host time per batch is added: a synchronous loader), and the official
+PyTorch iteration (degradation on the device as ``SRMDPreprocessing``, MoCo, G, Adam).
+
 **Tiled inference.** The generator on an ``infer_size``² image in ``tile``² tiles
 (``jaxsr.ops.tiling``), both frameworks through the same tiler: megapixels of input per
 second and the process's peak resident memory (CPU) or the device's peak (GPU/TPU).
@@ -77,13 +82,13 @@ def bench_jaxsr_train(config, steps: int) -> dict:
     mesh = sharding.make_mesh()
     sharding.check_batch_size(config.data.batch_size, mesh)
     task = make_task(config)
-    rng = np.random.default_rng(0)
-    p = config.data.patch_size
-    batch = {"gt": rng.integers(0, 256, (config.data.batch_size, p, p, 3), dtype=np.uint8)}
-    batch = sharding.put_batch(batch, mesh)
+    host_batch = task.example_batch(config.data.batch_size)
+    batch = sharding.put_batch(host_batch, mesh)
     state = init_state(task, config, mesh)
     consts = sharding.put_replicated(task.constants(), mesh)
-    step = compile_train_step(task, mesh)
+    # A staged task (DASR) is timed in its last, most expensive stage.
+    step_fn = task.train_steps()[-1][1] if hasattr(task, "train_steps") else None
+    step = compile_train_step(task, mesh, step_fn)
     t0 = time.perf_counter()
     compiled = step.lower(state, batch, consts).compile()
     compile_s = time.perf_counter() - t0
@@ -106,25 +111,77 @@ def bench_jaxsr_train(config, steps: int) -> dict:
         jax.block_until_ready(metrics["loss"])
 
     sec = _timed(run, steps)
-    return {
+    out = {
         "compile_s": compile_s,
         "step_s": sec,
         "flops": flops,
         "peak_bytes": _device_peak() or peak,
     }
+    if config.task == "dasr":
+        out["host_pipeline"] = bench_host_degradation(
+            config, task, mesh, step, holder, host_batch, consts, steps
+        )
+    return out
+
+
+def bench_host_degradation(config, task, mesh, step, holder, host_batch, consts, steps) -> dict:
+    """The DASR step fed with LR made on the host (numpy/scipy, one kernel per image)."""
+    from jaxsr.data.degradations import FixedDegradation
+    from jaxsr.train import sharding
+
+    d = config.degradation
+    rng = np.random.default_rng(0)
+
+    def host_degrade():
+        lq = []
+        for i, pair in enumerate(host_batch["gt"]):
+            fixed = FixedDegradation(
+                sigma=float(rng.uniform(d.sig_min, d.sig_max)),
+                noise=float(rng.uniform(0, d.noise)) if d.noise else 0.0,
+                seed=i,
+                boundary=d.boundary,
+            )
+            lq.append(
+                np.stack(
+                    [fixed.apply(hr, scale=config.scale, index=j) for j, hr in enumerate(pair)]
+                )
+            )
+        return {"gt": host_batch["gt"], "lq": np.stack(lq)}
+
+    t0 = time.perf_counter()
+    fed = sharding.put_batch(host_degrade(), mesh)
+    host_s = time.perf_counter() - t0
+    compiled = step.lower(holder["state"], fed, consts).compile()
+
+    def run():
+        batch = sharding.put_batch(host_degrade(), mesh)
+        holder["state"], metrics = compiled(holder["state"], batch, consts)
+        jax.block_until_ready(metrics["loss"])
+
+    return {"step_s": _timed(run, steps), "host_s": host_s}
 
 
 def bench_torch_train(config, steps: int) -> dict:
     import torch
 
-    from jaxsr.torch_reference import RRDBNetTorch, VGGStyleDiscriminatorTorch, vgg19_features_torch
+    from jaxsr.torch_reference import (
+        DASRTrainStepTorch,
+        RRDBNetTorch,
+        VGGStyleDiscriminatorTorch,
+        vgg19_features_torch,
+    )
 
-    if config.model.name != "rrdbnet" or config.scale != 4:
-        return {"skipped": "the PyTorch reference covers RRDBNet ×4 only"}
     torch.manual_seed(0)
     # XLA flushes denormals on CPU; without this PyTorch can be 10x slower on small
     # weights for reasons unrelated to the model.
     torch.set_flush_denormal(True)
+    if config.task == "dasr":
+        dasr_step = DASRTrainStepTorch(config)
+        p = config.data.patch_size
+        hr = torch.rand(config.data.batch_size, 2, 3, p, p) * 255
+        return _time_torch(lambda: dasr_step(hr), steps)
+    if config.model.name != "rrdbnet" or config.scale != 4:
+        return {"skipped": "the PyTorch reference covers RRDBNet ×4 and DASR only"}
     m, o = config.model, config.optim
     net = RRDBNetTorch(m.num_feat, m.num_block, m.num_grow_ch)
     opt = torch.optim.Adam(net.parameters(), lr=o.lr, betas=(o.b1, o.b2))
@@ -166,6 +223,12 @@ def bench_torch_train(config, steps: int) -> dict:
             l_fake = 0.5 * bce(fake_d - real_d.detach().mean(), torch.zeros_like(fake_d))
             (l_real + l_fake).backward()
             opt_d.step()
+
+    return _time_torch(run, steps)
+
+
+def _time_torch(run, steps: int) -> dict:
+    import torch
 
     t0 = time.perf_counter()
     run()  # first call: allocator and oneDNN primitive creation ("compile" for eager)
@@ -218,13 +281,20 @@ def bench_torch_infer(config, size: int, tile: int) -> dict:
     import torch
 
     from jaxsr.ops.tiling import tiled_apply
-    from jaxsr.torch_reference import RRDBNetTorch
+    from jaxsr.torch_reference import DASRTorch, DegradationEncoderTorch, RRDBNetTorch
 
-    if config.model.name != "rrdbnet" or config.scale != 4:
-        return {"skipped": "the PyTorch reference covers RRDBNet ×4 only"}
     torch.set_flush_denormal(True)
     m = config.model
-    net = RRDBNetTorch(m.num_feat, m.num_block, m.num_grow_ch).eval()
+    if config.task == "dasr":
+        g = DASRTorch(
+            config.scale, m.n_feats, m.n_groups, m.n_blocks, m.reduction, m.encoder_widths[-1]
+        )
+        enc = DegradationEncoderTorch(tuple(m.encoder_widths)).eval()
+        net = lambda x: g(x * 255, enc(x * 255)[0]) / 255  # noqa: E731
+    elif config.model.name == "rrdbnet" and config.scale == 4:
+        net = RRDBNetTorch(m.num_feat, m.num_block, m.num_grow_ch).eval()
+    else:
+        return {"skipped": "the PyTorch reference covers RRDBNet ×4 and DASR only"}
     img = _inference_image(size)
 
     def fn(tiles):
@@ -233,10 +303,11 @@ def bench_torch_infer(config, size: int, tile: int) -> dict:
         return out.numpy().transpose(0, 2, 3, 1)
 
     t0 = time.perf_counter()
-    tiled_apply(fn, img, scale=4, tile=tile, overlap=min(32, tile // 4), batch=2)
+    s = config.scale
+    tiled_apply(fn, img, scale=s, tile=tile, overlap=min(32, tile // 4), batch=2)
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    tiled_apply(fn, img, scale=4, tile=tile, overlap=min(32, tile // 4), batch=2)
+    tiled_apply(fn, img, scale=s, tile=tile, overlap=min(32, tile // 4), batch=2)
     return {"compile_s": first, "sec": time.perf_counter() - t0, "peak_bytes": _peak_rss()}
 
 
@@ -271,6 +342,13 @@ def main(argv):
     print(
         f"{'':<26}{'compile s':>10}{'steps/s':>10}{'images/s':>10}{'GFLOP/s':>10}{'peak mem':>12}"
     )
+    if "host_pipeline" in jx:
+        h = jx.pop("host_pipeline")
+        rows.insert(1, ("jaxsr, LR made on host", {**h, "compile_s": float("nan")}))
+        print(
+            f"(DASR: the host numpy degradation takes {h['host_s']:.3f} s per batch; "
+            "its row includes it)"
+        )
     b = config.data.batch_size
     for name, r in rows:
         if "skipped" in r:

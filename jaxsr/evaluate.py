@@ -11,6 +11,16 @@ Usage::
     python -m jaxsr.evaluate --workdir=DIR --data=builtin,/data/Set5/HR --scale=4
     python -m jaxsr.evaluate --model=bicubic --data=/data/Set14/HR --scale=4 --out=set14.json
 
+Blind SR (DASR protocol, paper Tables 2 and 3): the LR images are made with fixed
+Gaussian kernels (and seeded noise) instead of plain bicubic, one table row per
+setting, one column per dataset, model / bicubic PSNR-Y in each cell::
+
+    python -m jaxsr.evaluate --workdir=DIR --sigmas=0,1.2,2.4,3.6 --data=/data/Set5/HR
+    python -m jaxsr.evaluate --workdir=DIR --aniso=table3 --noise=0,5,10 --data=/data/Set14/HR
+    python -m jaxsr.evaluate --workdir=DIR --embedding-plot=emb.png   # DASR encoder study
+
+A DASR model without ``--sigmas``/``--aniso`` is evaluated on Table 2's kernel widths.
+
 ``--data`` takes comma-separated entries: ``builtin`` (the fixed builtin eval photos) or
 a folder of HR images. Results are printed as a table and written as JSON (``--out``,
 default ``WORKDIR/eval.json`` or ``eval.json``).
@@ -60,6 +70,7 @@ def evaluate_examples(
     y_channel: bool = True,
     keep_outputs: int = 0,
     extra=None,
+    degradation=None,
 ) -> dict:
     """Score ``predict`` (and bicubic) on ``[(name, hr, lr or None)]``.
 
@@ -75,8 +86,13 @@ def evaluate_examples(
     """
     crop = scale if crop_border is None else crop_border
     rows, outputs = [], []
-    for name, hr, lr in examples:
-        lr = make_lr(hr, scale) if lr is None else lr
+    for index, (name, hr, lr) in enumerate(examples):
+        if lr is None:
+            lr = (
+                make_lr(hr, scale)
+                if degradation is None
+                else degradation.apply(hr, scale=scale, index=index)
+            )
         hr = hr[: lr.shape[0] * scale, : lr.shape[1] * scale]
         bic = bicubic_upscale(lr, scale, hr.shape[:2])
         row = {"image": name, "bicubic": score(bic, hr, crop_border=crop, y_channel=y_channel)}
@@ -113,6 +129,26 @@ def format_table(results: dict[str, dict], title: str) -> str:
     return "\n".join(lines)
 
 
+def format_blind_table(results: dict[str, dict[str, dict]], title: str) -> str:
+    """Paper Table 2/3 layout: rows = degradation, columns = datasets, cells "model / bicubic"
+    PSNR. ``results`` is ``{dataset: {degradation label: evaluate_examples result}}``."""
+    datasets = list(results)
+    labels = list(results[datasets[0]]) if datasets else []
+    width = max([24] + [len(label) + 2 for label in labels])
+    lines = [
+        title,
+        f"{'degradation':<{width}}" + "".join(f"{d[:20]:>22}" for d in datasets),
+    ]
+    for label in labels:
+        cells = []
+        for d in datasets:
+            r = results[d][label]
+            m = f"{r['model']['psnr']:.2f}" if "model" in r else "-"
+            cells.append(f"{m + ' / ' + format(r['bicubic']['psnr'], '.2f'):>22}")
+        lines.append(f"{label:<{width}}" + "".join(cells))
+    return "\n".join(lines)
+
+
 def write_json_atomic(path: str, obj) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -136,12 +172,43 @@ def dataset_config(entry: str):
 
 
 def load_predictor(path: str):
-    """``(predict_fn, scale)`` for a training workdir or model directory (``load_model``)."""
+    """``(predict_fn, module, variables)`` for a training workdir or model directory."""
     from jaxsr.saved_model import load_model
 
     module, variables = load_model(path)
     apply = jax.jit(module.apply)
-    return (lambda lq: apply(variables, lq)), module.scale
+    return (lambda lq: apply(variables, lq)), module, variables
+
+
+def parse_floats(text: str, flag: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UserError(
+            f"{flag}={text!r}: expected comma-separated numbers, e.g. 0,1.2,2.4."
+        ) from None
+
+
+def parse_aniso(text: str) -> tuple[tuple[float, float, float], ...]:
+    """Comma-separated ``l1/l2/theta_degrees`` entries; ``table3`` adds the paper's nine."""
+    from jaxsr.data.degradations import PAPER_ANISO_KERNELS
+
+    out = []
+    for entry in text.split(","):
+        if entry == "table3":
+            out += PAPER_ANISO_KERNELS
+            continue
+        try:
+            values = tuple(float(v) for v in entry.split("/"))
+        except ValueError:
+            values = ()
+        if len(values) != 3:
+            raise UserError(
+                f"--aniso entry {entry!r}: expected lambda1/lambda2/theta_degrees "
+                "(e.g. 3.5/1.5/30) or 'table3'."
+            )
+        out.append(values)
+    return tuple(out)
 
 
 @cli
@@ -157,28 +224,83 @@ def main(argv=None) -> int:
     p.add_argument("--crop_border", type=int, default=None, help="pixels shaved (default: scale)")
     p.add_argument("--rgb", action="store_true", help="score RGB instead of the Y channel")
     p.add_argument("--out", default=None, help="JSON output path")
+    p.add_argument("--sigmas", default="", help="blind SR: isotropic kernel widths, e.g. 0,1.2")
+    p.add_argument("--aniso", default="", help="blind SR: 'table3' or l1/l2/theta_deg,...")
+    p.add_argument("--noise", default="0", help="blind SR: noise levels (0-255 scale), e.g. 0,5")
+    p.add_argument("--seed", type=int, default=0, help="blind SR: noise seed")
+    p.add_argument(
+        "--boundary",
+        default="edge",
+        choices=["edge", "symmetric"],
+        help="blind SR: bicubic border rule ('edge' as DASR's code)",
+    )
+    p.add_argument(
+        "--embedding-plot",
+        dest="embedding_plot",
+        default="",
+        help="DASR: PCA plot of encoder embeddings coloured by blur width (PNG)",
+    )
     args = p.parse_args(argv)
+    from jaxsr.data.degradations import eval_degradations
     from jaxsr.data.pipeline import eval_examples
 
-    predict, model_scale = (None, None) if args.model else load_predictor(args.workdir)
+    predict, module, variables = (None, None, None) if args.model else load_predictor(args.workdir)
+    model_scale = getattr(module, "scale", None)
     scale = args.scale or model_scale or 4
     if model_scale and scale != model_scale:
         raise UserError(f"--scale={scale} but the model in {args.workdir} is ×{model_scale}.")
-    results = {}
-    for entry in [e for e in args.data.split(",") if e]:
-        examples = eval_examples(dataset_config(entry), scale=scale)
-        r = evaluate_examples(
-            predict, examples, scale=scale, crop_border=args.crop_border, y_channel=not args.rgb
+    blind = bool(args.sigmas or args.aniso) or hasattr(module, "embed")
+    degradations = [None]
+    if blind:
+        degradations = eval_degradations(
+            scale=scale,
+            sigmas=parse_floats(args.sigmas, "--sigmas"),
+            aniso=parse_aniso(args.aniso) if args.aniso else (),
+            noises=parse_floats(args.noise, "--noise"),
+            seed=args.seed,
+            boundary=args.boundary,
         )
-        r.pop("outputs")
-        results[os.path.basename(entry.rstrip("/")) or entry] = r
+    results, datasets = {}, {}
+    for entry in [e for e in args.data.split(",") if e]:
+        name = os.path.basename(entry.rstrip("/")) or entry
+        datasets[name] = examples = eval_examples(dataset_config(entry), scale=scale)
+        results[name] = {}
+        for d in degradations:
+            r = evaluate_examples(
+                predict,
+                examples,
+                scale=scale,
+                crop_border=args.crop_border,
+                y_channel=not args.rgb,
+                degradation=d,
+            )
+            r.pop("outputs")
+            results[name][None if d is None else d.label] = r
     channel = "RGB" if args.rgb else "Y"
     border = scale if args.crop_border is None else args.crop_border
-    print(format_table(results, f"×{scale}, PSNR/SSIM on {channel}, border {border}"))
+    title = f"×{scale}, PSNR/SSIM on {channel}, border {border}"
+    if blind:
+        print(format_blind_table(results, title + "; model / bicubic PSNR"))
+    else:
+        results = {name: r[None] for name, r in results.items()}
+        print(format_table(results, title))
+    report = {"scale": scale, "channel": channel, "crop_border": border, "datasets": results}
+    if args.embedding_plot:
+        if not hasattr(module, "embed"):
+            raise UserError("--embedding-plot needs a DASR model (one with a degradation encoder).")
+        from jaxsr.embedding import embedding_study
+
+        photos = [(n, hr) for exs in datasets.values() for n, hr, _ in exs]
+        report["embedding"] = embedding_study(
+            jax.jit(lambda lq: module.apply(variables, lq, method="embed")),
+            photos,
+            scale=scale,
+            out_png=args.embedding_plot,
+            boundary=args.boundary,
+            seed=args.seed,
+        )
     out = args.out or os.path.join(args.workdir or ".", "eval.json")
-    write_json_atomic(
-        out, {"scale": scale, "channel": channel, "crop_border": border, "datasets": results}
-    )
+    write_json_atomic(out, report)
     print(f"Wrote {out}")
     return 0
 

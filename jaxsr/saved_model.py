@@ -77,13 +77,14 @@ def load_model_description(path: str) -> tuple[str, dict, dict]:
             variables = _unflatten(dict(f))
         return desc["model"], desc["kwargs"], variables
     if os.path.isfile(os.path.join(path, "config.json")):
+        from jaxsr.tasks import TASKS
         from jaxsr.train.checkpoint import restore_raw_state
         from jaxsr.train.loop import load_config
 
-        name, kwargs = model_kwargs_from_config(load_config(path))
+        config = load_config(path)
+        name, kwargs = model_kwargs_from_config(config)
         raw = restore_raw_state(path)
-        params = raw["ema"] if raw.get("ema") is not None else raw["params"]["g"]
-        return name, kwargs, {"params": params}
+        return name, kwargs, TASKS[config.task].model_variables(raw)
     raise UserError(
         f"{path!r} is neither a jaxsr model directory ({MODEL_FILE}) nor a training workdir "
         "(config.json); train one with jaxsr.main or import weights with jaxsr.convert."

@@ -123,3 +123,150 @@ def vgg19_features_torch(last_index: int = 34) -> nn.Sequential:
             layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU()]
             cin = v
     return nn.Sequential(*layers[: last_index + 1])
+
+
+# -- DASR (official model/blindsr.py, moco/builder.py, utils/util.py) ------------------
+
+
+class _DAConv(nn.Module):
+    def __init__(self, c: int, reduction: int):
+        super().__init__()
+        self.kernel = nn.Sequential(
+            nn.Linear(c, c, bias=False), nn.LeakyReLU(0.1), nn.Linear(c, 9 * c, bias=False)
+        )
+        self.conv = nn.Conv2d(c, c, 1)
+        self.ca = nn.Sequential(
+            nn.Conv2d(c, c // reduction, 1, bias=False),
+            nn.LeakyReLU(0.1),
+            nn.Conv2d(c // reduction, c, 1, bias=False),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x, v):
+        b, c, h, w = x.shape
+        k = self.kernel(v).view(-1, 1, 3, 3)  # grouped conv over batch × channels
+        out = F.leaky_relu(F.conv2d(x.reshape(1, -1, h, w), k, groups=b * c, padding=1), 0.1)
+        return self.conv(out.view(b, c, h, w)) + x * self.ca(v[:, :, None, None])
+
+
+class _DAB(nn.Module):
+    def __init__(self, c: int, reduction: int):
+        super().__init__()
+        self.da1, self.da2 = _DAConv(c, reduction), _DAConv(c, reduction)
+        self.conv1, self.conv2 = nn.Conv2d(c, c, 3, 1, 1), nn.Conv2d(c, c, 3, 1, 1)
+
+    def forward(self, x, v):
+        out = F.leaky_relu(self.da1(x, v), 0.1)
+        out = F.leaky_relu(self.conv1(out), 0.1)
+        out = F.leaky_relu(self.da2(out, v), 0.1)
+        return self.conv2(out) + x
+
+
+class DASRTorch(nn.Module):
+    """The DASR SR network on the 0–255 scale (mean shift, DAGs, EDSR upsampler)."""
+
+    def __init__(self, scale=4, c=64, n_groups=5, n_blocks=5, reduction=8, embed=256):
+        super().__init__()
+        self.register_buffer("mean", 255.0 * torch.tensor([0.4488, 0.4371, 0.4040]).view(3, 1, 1))
+        self.compress = nn.Sequential(nn.Linear(embed, c, bias=False), nn.LeakyReLU(0.1))
+        self.head = nn.Conv2d(3, c, 3, 1, 1)
+        self.groups = nn.ModuleList(
+            nn.ModuleList([_DAB(c, reduction) for _ in range(n_blocks)]) for _ in range(n_groups)
+        )
+        self.group_convs = nn.ModuleList(nn.Conv2d(c, c, 3, 1, 1) for _ in range(n_groups))
+        self.body_conv = nn.Conv2d(c, c, 3, 1, 1)
+        up = []
+        for r in [3] if scale == 3 else [2] * (scale // 2):
+            up += [nn.Conv2d(c, r * r * c, 3, 1, 1), nn.PixelShuffle(r)]
+        self.tail = nn.Sequential(*up, nn.Conv2d(c, 3, 3, 1, 1))
+
+    def forward(self, x, fea):
+        v = self.compress(fea)
+        x = self.head(x - self.mean)
+        res = x
+        for blocks, conv in zip(self.groups, self.group_convs, strict=True):
+            out = res
+            for block in blocks:
+                out = block(out, v)
+            res = conv(out) + res
+        return self.tail(self.body_conv(res) + x) + self.mean
+
+
+class DegradationEncoderTorch(nn.Module):
+    def __init__(self, widths=(64, 64, 128, 128, 256, 256)):
+        super().__init__()
+        layers, cin = [], 3
+        for w, s in zip(widths, (1, 1, 2, 1, 2, 1), strict=True):
+            layers += [nn.Conv2d(cin, w, 3, s, 1), nn.BatchNorm2d(w), nn.LeakyReLU(0.1)]
+            cin = w
+        self.E = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1))
+        self.mlp = nn.Sequential(nn.Linear(cin, cin), nn.LeakyReLU(0.1), nn.Linear(cin, cin))
+
+    def forward(self, x):
+        fea = self.E(x).flatten(1)
+        return fea, self.mlp(fea)
+
+
+class DASRTrainStepTorch:
+    """One official DASR iteration: degradation on the device (SRMDPreprocessing: per-image
+    isotropic kernel, grouped 21×21 conv, bicubic, noise, round), MoCo (momentum update,
+    keys, InfoNCE vs the queue, enqueue), G, L1, Adam."""
+
+    def __init__(self, config):
+        import copy
+
+        from jaxsr.ops.imresize import resize_matrix
+
+        m, d = config.model, config.degradation
+        self.scale, self.sig = config.scale, (d.sig_min, d.sig_max)
+        self.noise, self.ks = d.noise, d.kernel_size
+        self.g = DASRTorch(
+            config.scale, m.n_feats, m.n_groups, m.n_blocks, m.reduction, m.encoder_widths[-1]
+        )
+        self.eq = DegradationEncoderTorch(tuple(m.encoder_widths))
+        self.ek = copy.deepcopy(self.eq)
+        for p in self.ek.parameters():
+            p.requires_grad_(False)
+        dim, k = m.encoder_widths[-1], config.moco.queue_size
+        self.queue = F.normalize(torch.randn(dim, k), dim=0)
+        self.ptr, self.m, self.t = 0, config.moco.momentum, config.moco.temperature
+        self.opt = torch.optim.Adam(list(self.g.parameters()) + list(self.eq.parameters()), 1e-4)
+        p = config.data.patch_size
+        self.resize = torch.tensor(
+            resize_matrix(p, p // self.scale, 1.0 / self.scale, d.boundary), dtype=torch.float32
+        )
+
+    def degrade(self, hr):  # (B, 2, 3, P, P) in 0-255
+        b, n, c, h, w = hr.shape
+        ax = torch.arange(self.ks, dtype=torch.float32) - self.ks // 2
+        sig = torch.rand(b) * (self.sig[1] - self.sig[0]) + self.sig[0]
+        k = torch.exp(
+            -(ax[None, :, None] ** 2 + ax[None, None, :] ** 2) / (2 * sig.view(-1, 1, 1) ** 2)
+        )
+        k = (k / k.sum((1, 2), keepdim=True)).repeat_interleave(n * c, 0)[:, None]
+        x = F.pad(hr.reshape(1, b * n * c, h, w), [self.ks // 2] * 4, mode="reflect")
+        x = F.conv2d(x, k, groups=b * n * c).view(b, n, c, h, w)
+        x = torch.einsum("ih,bnchw,jw->bncij", self.resize, x, self.resize)
+        if self.noise:
+            x = x + torch.randn_like(x) * torch.rand(b, 1, 1, 1, 1) * self.noise
+        return x.round().clamp(0, 255)
+
+    def __call__(self, hr):
+        lq = self.degrade(hr)
+        with torch.no_grad():
+            for pk, pq in zip(self.ek.parameters(), self.eq.parameters(), strict=True):
+                pk.mul_(self.m).add_(pq, alpha=1 - self.m)
+            k = F.normalize(self.ek(lq[:, 1])[1], dim=1)
+        fea, out = self.eq(lq[:, 0])
+        q = F.normalize(out, dim=1)
+        logits = torch.cat([(q * k).sum(1, keepdim=True), q @ self.queue], 1) / self.t
+        loss_con = F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long))
+        sr = self.g(lq[:, 0], fea)
+        loss = F.l1_loss(sr, hr[:, 0]) + loss_con
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        n = k.shape[0]
+        self.queue[:, self.ptr : self.ptr + n] = k.T
+        self.ptr = (self.ptr + n) % self.queue.shape[1]
+        return loss

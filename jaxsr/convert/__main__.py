@@ -5,8 +5,9 @@ containers (``params_ema`` > ``params`` > ``state_dict``), strips ``module.``, d
 the architecture and its size from the keys and shapes, and writes a jaxsr model
 directory that ``jaxsr.load_model``, ``evaluate``, ``upscale`` and ``init_from`` accept.
 
-Recognised: RRDBNet / ESRGAN (all three key schemes, ×1/×2/×4 from shapes) and the
-torchvision VGG19 feature extractor (written as an ``.npz`` of Flax params).
+Recognised: RRDBNet / ESRGAN (all three key schemes, ×1/×2/×4 from shapes), DASR
+(``model_600.pt``: encoder + SR network, ×2/×3/×4 from shapes) and the torchvision
+VGG19 feature extractor (written as an ``.npz`` of Flax params).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import numpy as np
 
 from jaxsr.convert.common import unwrap
+from jaxsr.convert.dasr import dasr_config, dasr_variables, is_dasr
 from jaxsr.convert.rrdbnet import is_rrdbnet, rrdbnet_config, rrdbnet_params
 from jaxsr.convert.torch_pickle import flat_state_dict, load_torch
 from jaxsr.errors import UserError, cli
@@ -36,6 +38,13 @@ def convert(src: str, out: str) -> str:
         save_model(out, "rrdbnet", cfg, {"params": rrdbnet_params(sd)}, source=os.path.abspath(src))
         size = f"nf={cfg['num_feat']}, nb={cfg['num_block']}, gc={cfg['num_grow_ch']}"
         return f"RRDBNet ×{cfg['scale']} ({size})"
+    if is_dasr(sd):
+        from jaxsr.saved_model import save_model
+
+        cfg = dasr_config(sd)
+        save_model(out, "dasr", cfg, dasr_variables(sd), source=os.path.abspath(src))
+        size = f"{cfg['n_groups']} groups × {cfg['n_blocks']} blocks, {cfg['n_feats']} features"
+        return f"DASR ×{cfg['scale']} ({size}) with its degradation encoder"
     if any(k.startswith("features.") for k in sd):
         from jaxsr.models.vgg import vgg19_params_from_torch
 
@@ -50,7 +59,7 @@ def convert(src: str, out: str) -> str:
     shown = ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in list(sd.items())[:12])
     raise UserError(
         f"{src}: unrecognised layout with {len(sd)} tensors (first: {shown}); supported: "
-        "ESRGAN/BasicSR RRDBNet and torchvision VGG19."
+        "ESRGAN/BasicSR RRDBNet, DASR and torchvision VGG19."
     )
 
 

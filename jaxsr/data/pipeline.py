@@ -21,14 +21,39 @@ from jaxsr.errors import UserError
 
 
 def crop_and_augment(
-    example: dict, rng: np.random.Generator, *, patch: int, scale: int, hflip: bool, rot: bool
+    example: dict,
+    rng: np.random.Generator,
+    *,
+    patch: int,
+    scale: int,
+    hflip: bool,
+    rot: bool,
+    num_patches: int = 1,
 ) -> dict:
     """Random ``patch``×``patch`` HR crop (and the aligned LR crop), flips and transpose.
 
     ``rot`` is BasicSR's "rotation": a random vertical flip plus a random transpose,
-    which with ``hflip`` covers all 8 dihedral transforms.
+    which with ``hflip`` covers all 8 dihedral transforms. ``num_patches > 1`` (DASR)
+    crops that many patches from the same image, stacked on a new leading axis, with
+    one flip/transpose for all of them: the same distribution as DASR's augmenting
+    the whole image and then cropping.
     """
     gt, lq = example["gt"], example.get("lq")
+    if num_patches > 1:
+        h, w = gt.shape[:2]
+        corners = [
+            (rng.integers(0, h - patch + 1), rng.integers(0, w - patch + 1))
+            for _ in range(num_patches)
+        ]
+        gt = np.stack([gt[y : y + patch, x : x + patch] for y, x in corners])
+        flips = rng.random(3) < 0.5
+        if hflip and flips[0]:
+            gt = gt[:, :, ::-1]
+        if rot and flips[1]:
+            gt = gt[:, ::-1]
+        if rot and flips[2]:
+            gt = gt.transpose(0, 2, 1, 3)
+        return {"gt": np.ascontiguousarray(gt)}
     if lq is not None:
         lp = patch // scale
         h, w = lq.shape[:2]
@@ -68,6 +93,12 @@ def train_dataset(config, *, process_index: int = 0, process_count: int = 1):
             f"The global batch size {data.batch_size} is not divisible by the {process_count} "
             "processes; choose a multiple."
         )
+    num_patches = data.get("num_patches", 1)
+    if num_patches > 1 and data.train.get("lr_dir"):
+        raise UserError(
+            f"data.num_patches={num_patches} crops several HR patches per image for "
+            "on-device degradation; it cannot be used with paired LR folders (lr_dir)."
+        )
     if data.patch_size % config.scale:
         raise UserError(
             f"The HR patch size {data.patch_size} is not divisible by the scale {config.scale}."
@@ -84,6 +115,7 @@ def train_dataset(config, *, process_index: int = 0, process_count: int = 1):
             scale=config.scale,
             hflip=data.hflip,
             rot=data.rot,
+            num_patches=num_patches,
         )
     )
     ds = ds.batch(data.batch_size // process_count, drop_remainder=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from jaxsr.models.dasr import BlindSR
 from jaxsr.models.rrdbnet import RRDBNet
 
-MODELS = {"rrdbnet": RRDBNet}
+MODELS = {"rrdbnet": RRDBNet, "dasr": BlindSR}
 
 
 def build_model(name: str, **kwargs):
@@ -14,4 +15,4 @@ def build_model(name: str, **kwargs):
     return MODELS[name](**kwargs)
 
 
-__all__ = ["MODELS", "RRDBNet", "build_model"]
+__all__ = ["MODELS", "BlindSR", "RRDBNet", "build_model"]

@@ -11,6 +11,9 @@ and PIL in three ways that matter:
   ("symmetric" padding);
 * the output size is ``ceil(size * scale)``.
 
+DASR's degradation code (a PyTorch port of the same resize) clamps out-of-range taps
+to the edge pixel instead of mirroring; ``boundary='edge'`` reproduces that.
+
 Each axis is a linear map, so the resize is two small matrix products (rows, then
 columns, as MATLAB orders equal scales). The weights are built once on the host from
 the static shapes; on device the products run on the MXU / tensor cores.
@@ -44,15 +47,23 @@ def output_size(size: int, scale: float) -> int:
     return int(math.ceil(size * scale - 1e-9))
 
 
+BOUNDARIES = ("symmetric", "edge")
+
+
 @functools.lru_cache(maxsize=256)
-def contributions(in_length: int, out_length: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+def contributions(
+    in_length: int, out_length: int, scale: float, boundary: str = "symmetric"
+) -> tuple[np.ndarray, np.ndarray]:
     """Taps of each output sample along one axis.
 
     Returns ``(weights, indices)``, both ``(out_length, taps)``: output ``i`` is
     ``sum_t weights[i, t] * input[indices[i, t]]``. Indices are already folded back
-    into ``[0, in_length)`` with MATLAB's symmetric rule; weights are normalised to
-    sum to one per output sample (MATLAB does this, it matters at the borders).
+    into ``[0, in_length)`` with MATLAB's symmetric rule (or clamped to the edge with
+    ``boundary='edge'``); weights are normalised to sum to one per output sample
+    (MATLAB does this, it matters at the borders).
     """
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"Unknown boundary {boundary!r}; choose one of {BOUNDARIES}.")
     kernel_width = 4.0
     if scale < 1:
         kernel = lambda t: scale * cubic(scale * t)  # noqa: E731 - stretched kernel
@@ -66,17 +77,21 @@ def contributions(in_length: int, out_length: int, scale: float) -> tuple[np.nda
     idx = left[:, None] + np.arange(taps)[None, :]  # 1-based input positions
     weights = kernel(u[:, None] - idx)
     weights = weights / weights.sum(axis=1, keepdims=True)
-    # Symmetric padding: ... 2 1 | 1 2 3 ... n | n n-1 ...
-    mirror = np.concatenate([np.arange(in_length), np.arange(in_length - 1, -1, -1)])
-    indices = mirror[np.mod(idx.astype(np.int64) - 1, mirror.size)]
+    if boundary == "edge":
+        indices = np.clip(idx.astype(np.int64) - 1, 0, in_length - 1)
+    else:  # symmetric padding: ... 2 1 | 1 2 3 ... n | n n-1 ...
+        mirror = np.concatenate([np.arange(in_length), np.arange(in_length - 1, -1, -1)])
+        indices = mirror[np.mod(idx.astype(np.int64) - 1, mirror.size)]
     keep = np.any(weights != 0, axis=0)  # drop all-zero tap columns, as MATLAB does
     return weights[:, keep], indices[:, keep]
 
 
 @functools.lru_cache(maxsize=256)
-def resize_matrix(in_length: int, out_length: int, scale: float) -> np.ndarray:
+def resize_matrix(
+    in_length: int, out_length: int, scale: float, boundary: str = "symmetric"
+) -> np.ndarray:
     """Dense ``(out_length, in_length)`` float64 matrix of one axis' resize."""
-    weights, indices = contributions(in_length, out_length, scale)
+    weights, indices = contributions(in_length, out_length, scale, boundary)
     mat = np.zeros((out_length, in_length), np.float64)
     rows = np.repeat(np.arange(out_length), weights.shape[1])
     np.add.at(mat, (rows, indices.ravel()), weights.ravel())
@@ -94,7 +109,14 @@ def _round_half_away(x):
     return np.floor(x + 0.5) if isinstance(x, np.ndarray) else jnp.floor(x + 0.5)
 
 
-def imresize(x, scale: float = 1.0, size: tuple[int, int] | None = None, *, quantize=False):
+def imresize(
+    x,
+    scale: float = 1.0,
+    size: tuple[int, int] | None = None,
+    *,
+    quantize: bool = False,
+    boundary: str = "symmetric",
+):
     """Bicubic resize with MATLAB semantics of an ``(..., H, W, C)`` image batch.
 
     Args:
@@ -105,6 +127,7 @@ def imresize(x, scale: float = 1.0, size: tuple[int, int] | None = None, *, quan
       size: explicit ``(height, width)``, overriding ``scale``.
       quantize: emulate MATLAB's ``uint8`` path: values are on the 0-255 scale and
         are rounded (half away from zero) and clipped to [0, 255] after each axis.
+      boundary: ``'symmetric'`` (MATLAB) or ``'edge'`` (DASR's degradation code).
 
     Returns:
       The resized array, same kind (numpy / JAX) and float dtype as computed.
@@ -141,7 +164,7 @@ def imresize(x, scale: float = 1.0, size: tuple[int, int] | None = None, *, quan
     for axis, n_in, n_out, s in order:
         if n_in == n_out and s == 1:
             continue
-        y = one_axis(y, resize_matrix(n_in, n_out, s), y.ndim + axis)
+        y = one_axis(y, resize_matrix(n_in, n_out, s, boundary), y.ndim + axis)
     return y
 
 

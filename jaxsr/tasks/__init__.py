@@ -9,10 +9,11 @@ as VGG weights), ``train_step(state, batch, constants) -> (state, metrics)``,
 from __future__ import annotations
 
 from jaxsr.errors import UserError
+from jaxsr.tasks.dasr import DASRTask
 from jaxsr.tasks.esrgan import ESRGAN
 from jaxsr.tasks.sr import SupervisedSR
 
-TASKS = {"sr": SupervisedSR, "esrgan": ESRGAN}
+TASKS = {"sr": SupervisedSR, "esrgan": ESRGAN, "dasr": DASRTask}
 
 
 def make_task(config):
@@ -21,4 +22,4 @@ def make_task(config):
     return TASKS[config.task](config)
 
 
-__all__ = ["ESRGAN", "TASKS", "SupervisedSR", "make_task"]
+__all__ = ["DASRTask", "ESRGAN", "TASKS", "SupervisedSR", "make_task"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxsr.errors import UserError
 from jaxsr.losses.pixel import PIXEL_LOSSES
@@ -116,15 +117,23 @@ class SupervisedSR:
         }
         return new, metrics
 
+    @staticmethod
+    def model_variables(raw) -> dict:
+        """The generator's variables in a train state (``TrainState`` or restored dict):
+        its EMA weights when kept, else the trained ones."""
+        get = raw.get if isinstance(raw, dict) else (lambda k: getattr(raw, k))
+        return {"params": get("ema") if get("ema") is not None else get("params")["g"]}
+
+    def example_batch(self, batch_size: int) -> dict:
+        """A random uint8 batch of the training shape (benchmarks)."""
+        p = self.config.data.patch_size
+        rng = np.random.default_rng(0)
+        return {"gt": rng.integers(0, 256, (batch_size, p, p, 3), dtype=np.uint8)}
+
     def eval_params(self, state_or_params) -> dict:
         """The variables to evaluate: the EMA weights when kept (as BasicSR), else params."""
         if isinstance(state_or_params, TrainState):
-            p = (
-                state_or_params.ema
-                if state_or_params.ema is not None
-                else state_or_params.params["g"]
-            )
-            return {"params": p}
+            return self.model_variables(state_or_params)
         return state_or_params
 
     def predict(self, variables, lq: jax.Array) -> jax.Array:

@@ -49,14 +49,18 @@ def make_schedule(cfg) -> optax.Schedule:
     raise UserError(f"Unknown lr schedule {name!r}; choose one of {list(SCHEDULES)}.")
 
 
-def make_optimizer(cfg) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """Adam (PyTorch semantics) with the configured schedule; returns ``(tx, schedule)``."""
-    schedule = make_schedule(cfg)
+def make_adam(cfg) -> optax.GradientTransformation:
+    """Adam's direction (PyTorch semantics: clip, L2, moments), without the learning rate."""
     parts = []
     if cfg.get("grad_clip", 0):
         parts.append(optax.clip_by_global_norm(cfg.grad_clip))
     if cfg.get("weight_decay", 0):
         parts.append(optax.add_decayed_weights(cfg.weight_decay))
     parts.append(optax.scale_by_adam(b1=cfg.b1, b2=cfg.b2, eps=cfg.eps))
-    parts.append(optax.scale_by_learning_rate(schedule))
-    return optax.chain(*parts), schedule
+    return optax.chain(*parts)
+
+
+def make_optimizer(cfg) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """Adam (PyTorch semantics) with the configured schedule; returns ``(tx, schedule)``."""
+    schedule = make_schedule(cfg)
+    return optax.chain(make_adam(cfg), optax.scale_by_learning_rate(schedule)), schedule
