@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Multi-node, multi-GPU training under SLURM: one process per node, all local GPUs each.
 #
-#   sbatch --nodes=2 --gpus-per-node=8 launch/slurm_gpu.sh configs/esrgan_psnr.py /shared/runs/psnr
+#   sbatch --nodes=2 --gpus-per-node=8 launch/slurm_gpu.sh configs/dasr.py /shared/runs/dasr_x4
 #
 # jax.distributed.initialize() reads the SLURM environment (coordinator = first node).
 # Outside SLURM set JAX_COORDINATOR_ADDRESS=host:port, JAX_NUM_PROCESSES and

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Train a jaxsr recipe on a Cloud TPU VM pod slice (every host runs the same command).
 #
-#   TPU_NAME=my-v4-32 ZONE=us-central2-b WORKDIR=gs://my-bucket/esrgan_psnr \
-#   CONFIG=configs/esrgan_psnr.py bash launch/tpu_pod.sh [--config.x=y ...]
+#   TPU_NAME=my-v4-32 ZONE=us-central2-b WORKDIR=gs://my-bucket/dasr_x4 \
+#   CONFIG=configs/dasr.py bash launch/tpu_pod.sh [--config.x=y ...]
 #
 # Each host reads its own slice of the dataset and feeds its local devices; the global
 # batch (config.data.batch_size) must be divisible by the total number of TPU cores.
@@ -11,7 +11,7 @@
 # rerunning this script resumes from it.
 set -euo pipefail
 : "${TPU_NAME:?set TPU_NAME}" "${ZONE:?set ZONE}" "${WORKDIR:?set WORKDIR (a gs:// path)}"
-CONFIG="${CONFIG:-configs/esrgan_psnr.py}"
+CONFIG="${CONFIG:-configs/dasr.py}"
 REPO="${REPO:-$(git config --get remote.origin.url || true)}"
 EXTRA="$*"
 

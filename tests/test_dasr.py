@@ -309,6 +309,7 @@ def test_sharded_dasr_step_equals_single_device_step(n_devices):
     task = make_task(config)
     results = [_run(task, config, sharding.make_mesh(d), 3) for d in (jax.devices()[:1], None)]
     (s1, m1), (s8, m8) = results
+
     # The biases of the convs that feed a BatchNorm have a zero gradient in exact
     # arithmetic (BN removes any constant); Adam turns their float noise into ±lr
     # steps that differ with the reduction order, so they are left out.
@@ -389,3 +390,18 @@ def test_tiny_dasr_trains_resumes_and_evaluates(tmp_path, capsys):
     capsys.readouterr()
     assert evaluate_main([f"--workdir={workdir}", "--aniso=2/0.2"]) == 2
     assert "expected lambda1/lambda2/theta_degrees" in capsys.readouterr().err
+
+
+def test_nearest_centroid_scores_separate_content_from_degradation():
+    from jaxsr.embedding import nearest_centroid_accuracy
+
+    rng = np.random.default_rng(0)
+    labels = np.tile(np.repeat(np.arange(3), 10), 4)
+    photos = np.repeat(np.arange(4), 30)
+    degradation = np.eye(3)[labels]
+    content = np.eye(4)[photos] * 5.0  # a per-photo offset larger than the signal
+    emb = np.concatenate([degradation, content], 1) + 0.05 * rng.standard_normal((120, 7))
+    assert nearest_centroid_accuracy(emb, labels, photos) < 0.6  # offset dominates
+    assert nearest_centroid_accuracy(emb, labels, photos, within=True) == 1.0
+    centred = emb - np.stack([emb[photos == p].mean(0) for p in photos])
+    assert nearest_centroid_accuracy(centred, labels, photos) == 1.0
