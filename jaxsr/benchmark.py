@@ -165,6 +165,7 @@ def bench_torch_train(config, steps: int) -> dict:
 
     from jaxsr.torch_reference import (
         DASRTrainStepTorch,
+        MIRNetTorch,
         RRDBNetTorch,
         VGGStyleDiscriminatorTorch,
         vgg19_features_torch,
@@ -179,8 +180,23 @@ def bench_torch_train(config, steps: int) -> dict:
         p = config.data.patch_size
         hr = torch.rand(config.data.batch_size, 2, 3, p, p) * 255
         return _time_torch(lambda: dasr_step(hr), steps)
+    if config.model.name == "mirnet":  # official train_denoising.py iteration
+        m, o = config.model, config.optim
+        net = MIRNetTorch(m.n_feat, m.n_rrg, m.n_mrb)
+        opt = torch.optim.Adam(net.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        p = config.data.patch_size
+        clean = torch.rand(config.data.batch_size, 3, p, p)
+
+        def mirnet_step():
+            noisy = (clean + torch.randn_like(clean) * (25 / 255)).clamp(0, 1)
+            opt.zero_grad(set_to_none=True)
+            out = net(noisy).clamp(0, 1)
+            torch.mean(torch.sqrt((out - clean) ** 2 + 1e-6)).backward()
+            opt.step()
+
+        return _time_torch(mirnet_step, steps)
     if config.model.name != "rrdbnet" or config.scale != 4:
-        return {"skipped": "the PyTorch reference covers RRDBNet ×4 and DASR only"}
+        return {"skipped": "the PyTorch reference covers RRDBNet ×4, DASR and MIRNet only"}
     m, o = config.model, config.optim
     net = RRDBNetTorch(m.num_feat, m.num_block, m.num_grow_ch)
     opt = torch.optim.Adam(net.parameters(), lr=o.lr, betas=(o.b1, o.b2))
@@ -280,7 +296,12 @@ def bench_torch_infer(config, size: int, tile: int) -> dict:
     import torch
 
     from jaxsr.ops.tiling import tiled_apply
-    from jaxsr.torch_reference import DASRTorch, DegradationEncoderTorch, RRDBNetTorch
+    from jaxsr.torch_reference import (
+        DASRTorch,
+        DegradationEncoderTorch,
+        MIRNetTorch,
+        RRDBNetTorch,
+    )
 
     torch.set_flush_denormal(True)
     m = config.model
@@ -290,10 +311,12 @@ def bench_torch_infer(config, size: int, tile: int) -> dict:
         )
         enc = DegradationEncoderTorch(tuple(m.encoder_widths)).eval()
         net = lambda x: g(x * 255, enc(x * 255)[0]) / 255  # noqa: E731
+    elif config.model.name == "mirnet":
+        net = MIRNetTorch(m.n_feat, m.n_rrg, m.n_mrb).eval()
     elif config.model.name == "rrdbnet" and config.scale == 4:
         net = RRDBNetTorch(m.num_feat, m.num_block, m.num_grow_ch).eval()
     else:
-        return {"skipped": "the PyTorch reference covers RRDBNet ×4 and DASR only"}
+        return {"skipped": "the PyTorch reference covers RRDBNet ×4, DASR and MIRNet only"}
     img = _inference_image(size)
 
     def fn(tiles):

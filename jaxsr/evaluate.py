@@ -159,11 +159,18 @@ def write_json_atomic(path: str, obj) -> None:
 
 
 def dataset_config(entry: str):
-    """``'builtin'`` or a folder path -> a data source config block."""
+    """``'builtin'``, an HR folder, or ``HR_FOLDER:LQ_FOLDER`` (paired, e.g. SIDD
+    groundtruth:input) -> a data source config block."""
     import ml_collections
 
     if entry == "builtin":
         return ml_collections.ConfigDict({"kind": "builtin"})
+    if ":" in entry:
+        hr, lq = entry.split(":", 1)
+        for folder in (hr, lq):
+            if not os.path.isdir(folder):
+                raise UserError(f"--data entry {entry!r}: {folder!r} is not a folder.")
+        return ml_collections.ConfigDict({"kind": "folder", "hr_dir": hr, "lr_dir": lq})
     if not os.path.isdir(entry):
         raise UserError(
             f"--data entry {entry!r} is neither 'builtin' nor an existing folder of HR images."
@@ -171,12 +178,14 @@ def dataset_config(entry: str):
     return ml_collections.ConfigDict({"kind": "folder", "hr_dir": entry, "lr_dir": ""})
 
 
-def load_predictor(path: str):
-    """``(predict_fn, module, variables)`` for a training workdir or model directory."""
+def load_predictor(path: str, ensemble: bool = False):
+    """``(predict_fn, module, variables)`` for a training workdir or model directory;
+    ``ensemble`` averages the model over the 8 flips/rotations of its input."""
+    from jaxsr.ops.ensemble import self_ensemble
     from jaxsr.saved_model import load_model
 
     module, variables = load_model(path)
-    apply = jax.jit(module.apply)
+    apply = jax.jit(self_ensemble(module.apply) if ensemble else module.apply)
     return (lambda lq: apply(variables, lq)), module, variables
 
 
@@ -219,7 +228,11 @@ def main(argv=None) -> int:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--workdir", help="a training workdir or a model directory (jaxsr.convert)")
     src.add_argument("--model", choices=["bicubic"], help="a baseline instead of a trained model")
-    p.add_argument("--data", default="builtin", help="comma-separated: builtin and/or HR folders")
+    p.add_argument(
+        "--data",
+        default="builtin",
+        help="comma-separated: builtin, HR folders, or HR:LQ folder pairs",
+    )
     p.add_argument("--scale", type=int, default=None, help="SR factor (default: the model's)")
     p.add_argument("--crop_border", type=int, default=None, help="pixels shaved (default: scale)")
     p.add_argument("--rgb", action="store_true", help="score RGB instead of the Y channel")
@@ -240,18 +253,37 @@ def main(argv=None) -> int:
         default="",
         help="DASR: PCA plot of encoder embeddings coloured by blur width (PNG)",
     )
+    p.add_argument(
+        "--self-ensemble",
+        dest="ensemble",
+        action="store_true",
+        help="average the model over the 8 flips/rotations of its input (x8 slower)",
+    )
+    p.add_argument(
+        "--noise-sigma",
+        dest="noise_sigma",
+        type=float,
+        default=0.0,
+        help="denoising: add seeded Gaussian noise of this σ (0-255) instead of downscaling",
+    )
     args = p.parse_args(argv)
     from jaxsr.data.degradations import eval_degradations
     from jaxsr.data.pipeline import eval_examples
 
-    predict, module, variables = (None, None, None) if args.model else load_predictor(args.workdir)
+    predict, module, variables = (
+        (None, None, None) if args.model else load_predictor(args.workdir, args.ensemble)
+    )
     model_scale = getattr(module, "scale", None)
     scale = args.scale or model_scale or 4
     if model_scale and scale != model_scale:
         raise UserError(f"--scale={scale} but the model in {args.workdir} is ×{model_scale}.")
     blind = bool(args.sigmas or args.aniso) or hasattr(module, "embed")
     degradations = [None]
-    if blind:
+    if args.noise_sigma:
+        from jaxsr.tasks.restore import NoiseDegradation
+
+        blind, degradations = True, [NoiseDegradation(args.noise_sigma, seed=args.seed)]
+    elif blind:
         degradations = eval_degradations(
             scale=scale,
             sigmas=parse_floats(args.sigmas, "--sigmas"),

@@ -270,3 +270,133 @@ class DASRTrainStepTorch:
         self.queue[:, self.ptr : self.ptr + n] = k.T
         self.ptr = (self.ptr + n) % self.queue.shape[1]
         return loss
+
+
+# -- MIRNet (official networks/MIRNet_model.py, with its weight sharing) ---------------
+
+
+class _DAUTorch(nn.Module):
+    def __init__(self, c: int, act: nn.Module):
+        super().__init__()
+        self.c0, self.act, self.c2 = (
+            nn.Conv2d(c, c, 3, 1, 1, bias=False),
+            act,
+            nn.Conv2d(c, c, 3, 1, 1, bias=False),
+        )
+        self.sa = nn.Conv2d(2, 1, 5, 1, 2, bias=False)
+        self.ca = nn.Sequential(
+            nn.Conv2d(c, c // 8, 1, bias=False),
+            nn.ReLU(),
+            nn.Conv2d(c // 8, c, 1, bias=False),
+            nn.Sigmoid(),
+        )
+        self.fuse = nn.Conv2d(2 * c, c, 1, bias=False)
+
+    def forward(self, x):
+        r = self.c2(self.act(self.c0(x)))
+        s = torch.sigmoid(
+            self.sa(torch.cat([r.max(1, keepdim=True)[0], r.mean(1, keepdim=True)], 1))
+        )
+        return self.fuse(torch.cat([r * s, r * self.ca(F.adaptive_avg_pool2d(r, 1))], 1)) + x
+
+
+class _SKFFTorch(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        d = max(c // 8, 4)
+        self.du = nn.Sequential(nn.Conv2d(c, d, 1, bias=False), nn.PReLU())
+        self.fcs = nn.ModuleList(nn.Conv2d(d, c, 1, bias=False) for _ in range(3))
+
+    def forward(self, feats):
+        z = self.du(F.adaptive_avg_pool2d(sum(feats), 1))
+        att = torch.softmax(torch.stack([fc(z) for fc in self.fcs], 1), 1)
+        return sum(att[:, k] * feats[k] for k in range(3))
+
+
+def _aa_down(x):
+    filt = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16
+    return F.conv2d(
+        F.pad(x, (1, 1, 1, 1), mode="reflect"),
+        filt.expand(x.shape[1], 1, 3, 3),
+        stride=2,
+        groups=x.shape[1],
+    )
+
+
+class _ResampleTorch(nn.Module):
+    """One ×2 residual down (channels ×2) or up (channels ÷2) stage."""
+
+    def __init__(self, c: int, up: bool):
+        super().__init__()
+        self.up, out = up, c // 2 if up else 2 * c
+        mid = (
+            nn.ConvTranspose2d(c, c, 3, 2, 1, 1, bias=False)
+            if up
+            else nn.Conv2d(c, c, 3, 1, 1, bias=False)
+        )
+        self.top = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.PReLU(), mid, nn.PReLU())
+        self.top_out, self.bot = nn.Conv2d(c, out, 1, bias=False), nn.Conv2d(c, out, 1, bias=False)
+
+    def forward(self, x):
+        t = self.top(x)
+        if self.up:
+            return self.top_out(t) + self.bot(
+                F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            )
+        return self.top_out(_aa_down(t)) + self.bot(_aa_down(x))
+
+
+class _MRBTorch(nn.Module):
+    def __init__(self, n: int, act: nn.Module):
+        super().__init__()
+        w = [n, 2 * n, 4 * n]
+        self.daus = nn.ModuleList(_DAUTorch(c, act) for c in w)  # used by both columns
+        self.skff = nn.ModuleList(_SKFFTorch(c) for c in w)
+        chain = lambda c, f, up: nn.Sequential(
+            *[_ResampleTorch(c // 2**i if up else c * 2**i, up) for i in range(f)]
+        )  # noqa: E731
+        self.moves = nn.ModuleDict(
+            {
+                "0_1": chain(n, 1, False),
+                "0_2": chain(n, 2, False),
+                "1_2": chain(2 * n, 1, False),
+                "2_0": chain(4 * n, 2, True),
+                "2_1": chain(4 * n, 1, True),
+                "1_0": chain(2 * n, 1, True),
+                "last_1": chain(2 * n, 1, True),
+                "last_2": chain(4 * n, 2, True),
+            }
+        )
+        self.conv_out = nn.Conv2d(n, n, 3, 1, 1, bias=False)
+
+    def forward(self, x):
+        b = [self.daus[0](x)]
+        b.append(self.daus[1](self.moves["0_1"](b[0])))
+        b.append(self.daus[2](self.moves["1_2"](b[1])))
+        move = lambda t, k, j: t if k == j else self.moves[f"{k}_{j}"](t)  # noqa: E731
+        b = [self.daus[j](self.skff[j]([move(b[k], k, j) for k in range(3)])) for j in range(3)]
+        out = self.skff[0]([b[0], self.moves["last_1"](b[1]), self.moves["last_2"](b[2])])
+        return self.conv_out(out) + x
+
+
+class MIRNetTorch(nn.Module):
+    def __init__(self, n: int = 64, n_rrg: int = 3, n_mrb: int = 2):
+        super().__init__()
+        act = nn.PReLU()  # one slope for every DAU, as the official default argument
+        self.conv_in, self.conv_out = (
+            nn.Conv2d(3, n, 3, 1, 1, bias=False),
+            nn.Conv2d(n, 3, 3, 1, 1, bias=False),
+        )
+        self.rrgs = nn.ModuleList(
+            nn.ModuleList(_MRBTorch(n, act) for _ in range(n_mrb)) for _ in range(n_rrg)
+        )
+        self.rrg_convs = nn.ModuleList(nn.Conv2d(n, n, 3, 1, 1, bias=False) for _ in range(n_rrg))
+
+    def forward(self, x):
+        h = self.conv_in(x)
+        for mrbs, conv in zip(self.rrgs, self.rrg_convs, strict=True):
+            r = h
+            for m in mrbs:
+                r = m(r)
+            h = conv(r) + h
+        return self.conv_out(h) + x

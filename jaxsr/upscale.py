@@ -86,7 +86,8 @@ def output_path(out_dir: str, src: str, scale: int, bit_depth: int) -> str:
     return os.path.join(out_dir, f"{stem}_x{scale}{ext}")
 
 
-def make_apply(model_path: str, dtype: str):
+def make_apply(model_path: str, dtype: str, ensemble: bool = False):
+    from jaxsr.ops.ensemble import self_ensemble
     from jaxsr.saved_model import load_model
 
     module, variables = load_model(model_path)
@@ -95,7 +96,7 @@ def make_apply(model_path: str, dtype: str):
             raise UserError(f"This model has no compute dtype option; drop --dtype={dtype}.")
         module = module.clone(dtype=jnp.dtype(dtype))
     variables = jax.device_put(variables)
-    run = jax.jit(module.apply)
+    run = jax.jit(self_ensemble(module.apply) if ensemble else module.apply)
     return (lambda tiles: run(variables, jnp.asarray(tiles))), module.scale
 
 
@@ -127,11 +128,17 @@ def main(argv=None) -> int:
     p.add_argument("--tile-overlap", "--tile_overlap", dest="overlap", type=int, default=32)
     p.add_argument("--batch", type=int, default=4, help="tiles per device call")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument(
+        "--self-ensemble",
+        dest="ensemble",
+        action="store_true",
+        help="average over the 8 flips/rotations (8x slower)",
+    )
     args = p.parse_args(argv)
     if args.tile and args.overlap >= args.tile:
         raise UserError(f"--tile-overlap={args.overlap} must be smaller than --tile={args.tile}.")
     files = _input_files(args.input)
-    apply_fn, scale = make_apply(args.model, args.dtype)
+    apply_fn, scale = make_apply(args.model, args.dtype, args.ensemble)
     failed = 0
     for i, path in enumerate(files, 1):
         try:

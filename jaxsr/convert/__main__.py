@@ -6,7 +6,8 @@ the architecture and its size from the keys and shapes, and writes a jaxsr model
 directory that ``jaxsr.load_model``, ``evaluate``, ``upscale`` and ``init_from`` accept.
 
 Recognised: RRDBNet / ESRGAN (all three key schemes, ×1/×2/×4 from shapes), DASR
-(``model_600.pt``: encoder + SR network, ×2/×3/×4 from shapes) and the torchvision
+(``model_600.pt``: encoder + SR network, ×2/×3/×4 from shapes), MIRNet (the released
+denoising / SR / enhancement checkpoints, shared weights checked) and the torchvision
 VGG19 feature extractor (written as an ``.npz`` of Flax params).
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from jaxsr.convert.common import unwrap
 from jaxsr.convert.dasr import dasr_config, dasr_variables, is_dasr
+from jaxsr.convert.mirnet import is_mirnet, mirnet_config, mirnet_params
 from jaxsr.convert.rrdbnet import is_rrdbnet, rrdbnet_config, rrdbnet_params
 from jaxsr.convert.torch_pickle import flat_state_dict, load_torch
 from jaxsr.errors import UserError, cli
@@ -45,6 +47,12 @@ def convert(src: str, out: str) -> str:
         save_model(out, "dasr", cfg, dasr_variables(sd), source=os.path.abspath(src))
         size = f"{cfg['n_groups']} groups × {cfg['n_blocks']} blocks, {cfg['n_feats']} features"
         return f"DASR ×{cfg['scale']} ({size}) with its degradation encoder"
+    if is_mirnet(sd):
+        from jaxsr.saved_model import save_model
+
+        cfg = mirnet_config(sd)
+        save_model(out, "mirnet", cfg, {"params": mirnet_params(sd)}, source=os.path.abspath(src))
+        return f"MIRNet ({cfg['n_rrg']} RRGs × {cfg['n_mrb']} MRBs, {cfg['n_feat']} features)"
     if any(k.startswith("features.") for k in sd):
         from jaxsr.models.vgg import vgg19_params_from_torch
 
@@ -59,7 +67,7 @@ def convert(src: str, out: str) -> str:
     shown = ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in list(sd.items())[:12])
     raise UserError(
         f"{src}: unrecognised layout with {len(sd)} tensors (first: {shown}); supported: "
-        "ESRGAN/BasicSR RRDBNet, DASR and torchvision VGG19."
+        "ESRGAN/BasicSR RRDBNet, DASR, MIRNet and torchvision VGG19."
     )
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from jaxsr.models.dasr import BlindSR
+from jaxsr.models.mirnet import MIRNet
 from jaxsr.models.rrdbnet import RRDBNet
 
-MODELS = {"rrdbnet": RRDBNet, "dasr": BlindSR}
+MODELS = {"rrdbnet": RRDBNet, "dasr": BlindSR, "mirnet": MIRNet}
 
 
 def build_model(name: str, **kwargs):
@@ -15,4 +16,4 @@ def build_model(name: str, **kwargs):
     return MODELS[name](**kwargs)
 
 
-__all__ = ["MODELS", "BlindSR", "RRDBNet", "build_model"]
+__all__ = ["MODELS", "BlindSR", "MIRNet", "RRDBNet", "build_model"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 from jaxsr.errors import UserError
 from jaxsr.tasks.dasr import DASRTask
 from jaxsr.tasks.esrgan import ESRGAN
+from jaxsr.tasks.restore import Restoration
 from jaxsr.tasks.sr import SupervisedSR
 
-TASKS = {"sr": SupervisedSR, "esrgan": ESRGAN, "dasr": DASRTask}
+TASKS = {"sr": SupervisedSR, "esrgan": ESRGAN, "dasr": DASRTask, "restore": Restoration}
 
 
 def make_task(config):
@@ -22,4 +23,4 @@ def make_task(config):
     return TASKS[config.task](config)
 
 
-__all__ = ["DASRTask", "ESRGAN", "TASKS", "SupervisedSR", "make_task"]
+__all__ = ["DASRTask", "ESRGAN", "TASKS", "Restoration", "SupervisedSR", "make_task"]

@@ -86,12 +86,19 @@ class SupervisedSR:
             return batch["lq"].astype(jnp.float32) / 255.0
         return bicubic_degrade(batch["gt"], self.scale)
 
+    def prepare(self, state: TrainState, batch: dict):
+        """``(gt, lq)`` float [0, 1] for one step (subclasses add noise, MixUp, ...)."""
+        return batch["gt"].astype(jnp.float32) / 255.0, self.lq_input(batch)
+
+    def output(self, params, lq):
+        """The network output the losses see."""
+        return self.model.apply({"params": params}, lq)
+
     def train_step(self, state: TrainState, batch: dict, consts: dict):
-        gt = batch["gt"].astype(jnp.float32) / 255.0
-        lq = self.lq_input(batch)
+        gt, lq = self.prepare(state, batch)
 
         def loss_fn(params):
-            sr = self.model.apply({"params": params}, lq)
+            sr = self.output(params, lq)
             terms = {name: fn(sr, gt) for name, fn in PIXEL_LOSSES.items() if name in self.losses}
             total = sum(self.losses[n] * v for n, v in terms.items())
             return total, terms

@@ -172,6 +172,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                 keep_outputs=int(i == 0),
                 extra=extra,
                 degradation=degradation,
+                y_channel=not config.get("eval_rgb", False),
+                crop_border=config.get("eval_crop_border", None),
             )
         scalars = {}
         for label, result in results.items():
@@ -244,24 +246,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     results = run_eval(step)
     writer.flush()
     if jax.process_index() == 0:
-        print_final_eval(results, config, step)
+        print_final_eval(results, config, step, getattr(task, "baseline_name", "bicubic"))
     checkpointer.close()
     return state
 
 
-def print_final_eval(results: dict, config, step: int) -> None:
-    """The closing table and the gain over bicubic (one line per degradation)."""
+def print_final_eval(results: dict, config, step: int, baseline: str = "bicubic") -> None:
+    """The closing table and the gain over the baseline (one line per degradation)."""
     dataset = config.data.eval.get("kind", "eval")
-    title = f"Final eval at step {step} (×{config.scale}, PSNR/SSIM on Y, border {config.scale})"
+    channel = "RGB" if config.get("eval_rgb", False) else "Y"
+    border = config.get("eval_crop_border", None)
+    border = config.scale if border is None else border
+    title = f"Final eval at step {step} (×{config.scale}, PSNR/SSIM on {channel}, border {border})"
     if list(results) == [None]:
         result = results[None]
         print(evaluation.format_table({dataset: result}, title))
         gain = result["model"]["psnr"] - result["bicubic"]["psnr"]
-        print(f"Model vs bicubic: {gain:+.2f} dB PSNR-Y")
+        print(f"Model vs {baseline}: {gain:+.2f} dB PSNR-{channel}")
         return
-    print(evaluation.format_blind_table({dataset: results}, title + "; model / bicubic PSNR"))
+    print(evaluation.format_blind_table({dataset: results}, f"{title}; model / {baseline} PSNR"))
     gains = {k: r["model"]["psnr"] - r["bicubic"]["psnr"] for k, r in results.items()}
-    print("Model vs bicubic: " + ", ".join(f"{k}: {g:+.2f} dB" for k, g in gains.items()))
+    print(f"Model vs {baseline}: " + ", ".join(f"{k}: {g:+.2f} dB" for k, g in gains.items()))
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
