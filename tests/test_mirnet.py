@@ -169,3 +169,12 @@ def test_restoration_config_errors_are_clear():
         make_task(recipe_config("mirnet", "tiny", **{"restoration.kind": "blur"}))
     with pytest.raises(UserError, match="lr_dir"):
         make_task(recipe_config("mirnet", "tiny", **{"restoration.kind": "paired"}))
+
+
+def test_sr_input_is_degraded_everywhere_and_keeps_the_size():
+    from jaxsr.tasks.restore import UpsampledLR
+
+    hr = np.random.default_rng(0).integers(0, 256, (30, 27, 3), dtype=np.uint8)
+    lq = UpsampledLR(4).apply(hr, scale=1)
+    assert lq.shape == hr.shape and lq.dtype == np.uint8
+    assert np.mean(lq[-2:] == hr[-2:]) < 0.2  # the rows past the ×4 grid are degraded too

@@ -86,13 +86,11 @@ class UpsampledLR:
 
     def apply(self, hr_uint8: np.ndarray, *, scale: int, index: int = 0) -> np.ndarray:
         h, w = hr_uint8.shape[:2]
-        lr = imresize_uint8(
-            hr_uint8[: h - h % self.sr_scale, : w - w % self.sr_scale], 1 / self.sr_scale
-        )
-        up = imresize(lr.astype(np.float64), size=(h - h % self.sr_scale, w - w % self.sr_scale))
-        out = hr_uint8.copy()
-        out[: up.shape[0], : up.shape[1]] = np.clip(np.floor(up + 0.5), 0, 255).astype(np.uint8)
-        return out
+        s = self.sr_scale
+        lr = imresize_uint8(hr_uint8[: h - h % s, : w - w % s], 1 / s)
+        # Back to the full HR size, so no pixel of the input is left undegraded.
+        up = imresize(lr.astype(np.float64), size=(h, w))
+        return np.clip(np.floor(up + 0.5), 0, 255).astype(np.uint8)
 
 
 class Restoration(SupervisedSR):

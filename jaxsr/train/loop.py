@@ -161,10 +161,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
     def run_eval(step: int) -> dict:
         variables = task.eval_params(state)
-        results, tags = {}, {}
+        results = {}
         for i, degradation in enumerate(degradations):
             label = None if degradation is None else degradation.label
-            tags[label] = "" if degradation is None else "/" + degradation.tag
             results[label] = evaluation.evaluate_examples(
                 lambda lq: predict(variables, jnp.asarray(lq)),
                 examples,
@@ -176,8 +175,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                 crop_border=config.get("eval_crop_border", None),
             )
         scalars = {}
-        for label, result in results.items():
-            suffix = tags[label]
+        for degradation, result in zip(degradations, results.values(), strict=True):
+            suffix = "" if degradation is None else "/" + degradation.tag
             scalars.update(
                 {
                     f"eval/psnr_y{suffix}": result["model"]["psnr"],
