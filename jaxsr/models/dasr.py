@@ -28,14 +28,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxsr.models.layers import Conv, torch_default_init
+from jaxsr.models.layers import Conv, leaky_relu, torch_default_init
 from jaxsr.ops.pixel_shuffle import pixel_shuffle
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)  # EDSR/DASR MeanShift, times rgb_range = 255
 
 
 def lrelu(x):
-    return jnp.where(x >= 0, x, 0.1 * x)
+    """DASR's LeakyReLU(0.1)."""
+    return leaky_relu(x, 0.1)
 
 
 class Linear(nn.Module):

@@ -41,7 +41,7 @@ from jaxsr.models import build_model
 from jaxsr.models.dasr import parts
 from jaxsr.tasks.sr import guarded
 from jaxsr.train.optim import make_adam, make_schedule
-from jaxsr.train.state import TrainState, ema_update
+from jaxsr.train.state import TrainState, ema_update, state_field
 
 LOSS_NAMES = ("l1", "contrastive")
 
@@ -199,11 +199,8 @@ class DASRTask:
     @staticmethod
     def model_variables(raw: dict) -> dict:
         """``BlindSR`` variables from a train state (a ``TrainState`` or its restored dict)."""
-        get = raw.get if isinstance(raw, dict) else (lambda k: getattr(raw, k))
-        return {
-            "params": {"E": get("params")["e"], "G": get("params")["g"]},
-            "batch_stats": {"E": get("batch_stats")["e"]},
-        }
+        params, stats = state_field(raw, "params"), state_field(raw, "batch_stats")
+        return {"params": {"E": params["e"], "G": params["g"]}, "batch_stats": {"E": stats["e"]}}
 
     def eval_params(self, state_or_variables) -> dict:
         if isinstance(state_or_variables, TrainState):

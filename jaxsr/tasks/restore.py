@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsr.data.degradations import add_noise_and_quantize
 from jaxsr.errors import UserError
 from jaxsr.ops.imresize import imresize, imresize_uint8
 from jaxsr.tasks.sr import SupervisedSR
@@ -42,8 +43,7 @@ def add_noise(rng, clean, sigma, poisson_peak: float = 0.0):
     if poisson_peak > 0:
         x = jax.random.poisson(k_p, clean / 255.0 * poisson_peak).astype(clean.dtype)
         x = x * (255.0 / poisson_peak)
-    x = x + sigma * jax.random.normal(k_g, clean.shape, clean.dtype)
-    return jnp.clip(jnp.round(x), 0.0, 255.0)
+    return add_noise_and_quantize(x, sigma, k_g)
 
 
 @dataclasses.dataclass(frozen=True)

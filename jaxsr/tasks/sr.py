@@ -17,7 +17,7 @@ from jaxsr.losses.pixel import PIXEL_LOSSES
 from jaxsr.models import build_model
 from jaxsr.ops.imresize import imresize
 from jaxsr.train.optim import make_optimizer
-from jaxsr.train.state import TrainState, ema_update
+from jaxsr.train.state import TrainState, ema_update, state_field
 
 
 def bicubic_degrade(gt_uint8: jax.Array, scale: int) -> jax.Array:
@@ -128,8 +128,8 @@ class SupervisedSR:
     def model_variables(raw) -> dict:
         """The generator's variables in a train state (``TrainState`` or restored dict):
         its EMA weights when kept, else the trained ones."""
-        get = raw.get if isinstance(raw, dict) else (lambda k: getattr(raw, k))
-        return {"params": get("ema") if get("ema") is not None else get("params")["g"]}
+        ema = state_field(raw, "ema")
+        return {"params": ema if ema is not None else state_field(raw, "params")["g"]}
 
     def example_batch(self, batch_size: int) -> dict:
         """A random uint8 batch of the training shape (benchmarks)."""

@@ -26,6 +26,12 @@ class TrainState:
     extras: dict[str, Any]  # task-specific state
 
 
+def state_field(state, name: str):
+    """A field of a ``TrainState`` or of its restored nested-dict form (``None`` if absent,
+    as Orbax drops ``None`` leaves)."""
+    return state.get(name) if isinstance(state, dict) else getattr(state, name)
+
+
 def ema_update(ema, params, decay: float):
     """``ema <- decay * ema + (1 - decay) * params``."""
     return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
