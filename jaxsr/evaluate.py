@@ -28,16 +28,15 @@ default ``WORKDIR/eval.json`` or ``eval.json``).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
 
 import jax
 import numpy as np
 
 from jaxsr import metrics
 from jaxsr.errors import UserError, cli
+from jaxsr.files import write_json_atomic
 from jaxsr.ops.color import to_uint8
 from jaxsr.ops.imresize import imresize, imresize_uint8
 
@@ -111,7 +110,8 @@ def evaluate_examples(
         rows.append(row)
         if len(outputs) < keep_outputs:
             outputs.append((bic, sr if sr is not None else bic, hr))
-    result = {"per_image": rows, "outputs": outputs}
+    skipped = [{"image": n, "reason": r} for n, r in getattr(examples, "skipped", [])]
+    result = {"per_image": rows, "outputs": outputs, "skipped": skipped}
     for key in ("bicubic", "model"):
         if rows and key in rows[0]:
             result[key] = {m: float(np.mean([r[key][m] for r in rows])) for m in rows[0][key]}
@@ -126,7 +126,17 @@ def format_table(results: dict[str, dict], title: str) -> str:
         model = f"{m['psnr']:.2f} / {m['ssim']:.4f}" if m else "-"
         b = r["bicubic"]
         lines.append(f"{name:<24}{model:>20}{b['psnr']:>13.2f} / {b['ssim']:.4f}")
-    return "\n".join(lines)
+    return "\n".join(lines + skipped_lines(results))
+
+
+def skipped_lines(results: dict[str, dict]) -> list[str]:
+    """One line per dataset naming the images left out of its means."""
+    lines = []
+    for dataset, r in results.items():
+        if r.get("skipped"):
+            names = ", ".join(s["image"] for s in r["skipped"])
+            lines.append(f"{dataset}: not scored (unreadable or too small): {names}")
+    return lines
 
 
 def format_blind_table(results: dict[str, dict[str, dict]], title: str) -> str:
@@ -146,16 +156,8 @@ def format_blind_table(results: dict[str, dict[str, dict]], title: str) -> str:
             m = f"{r['model']['psnr']:.2f}" if "model" in r else "-"
             cells.append(f"{m + ' / ' + format(r['bicubic']['psnr'], '.2f'):>22}")
         lines.append(f"{label:<{width}}" + "".join(cells))
-    return "\n".join(lines)
-
-
-def write_json_atomic(path: str, obj) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    firsts = {d: next(iter(per_label.values())) for d, per_label in results.items() if per_label}
+    return "\n".join(lines + skipped_lines(firsts))
 
 
 def dataset_config(entry: str):
@@ -237,6 +239,11 @@ def main(argv=None) -> int:
     p.add_argument("--crop_border", type=int, default=None, help="pixels shaved (default: scale)")
     p.add_argument("--rgb", action="store_true", help="score RGB instead of the Y channel")
     p.add_argument("--out", default=None, help="JSON output path")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop on an unreadable evaluation image (default: leave it out and name it)",
+    )
     p.add_argument("--sigmas", default="", help="blind SR: isotropic kernel widths, e.g. 0,1.2")
     p.add_argument("--aniso", default="", help="blind SR: 'table3' or l1/l2/theta_deg,...")
     p.add_argument("--noise", default="0", help="blind SR: noise levels (0-255 scale), e.g. 0,5")
@@ -295,7 +302,9 @@ def main(argv=None) -> int:
     results, datasets = {}, {}
     for entry in [e for e in args.data.split(",") if e]:
         name = os.path.basename(entry.rstrip("/")) or entry
-        datasets[name] = examples = eval_examples(dataset_config(entry), scale=scale)
+        datasets[name] = examples = eval_examples(
+            dataset_config(entry), scale=scale, strict=args.strict
+        )
         results[name] = {}
         for d in degradations:
             r = evaluate_examples(

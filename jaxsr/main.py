@@ -2,7 +2,9 @@
 
 Any config field can be overridden, e.g. ``--config.data.batch_size=32``. The config
 is saved in the workdir; rerunning the same command resumes from the newest
-checkpoint. Errors the user can fix are printed as one line (exit status 2).
+checkpoint (a changed config needs ``--allow_config_change``). Exit statuses: 0 done,
+2 an error the user can fix (printed as one line), 75 stopped by SIGTERM after a
+checkpoint (rerun to resume).
 """
 
 from __future__ import annotations
@@ -17,10 +19,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from jaxsr.errors import UserError  # noqa: E402
+from jaxsr.errors import (  # noqa: E402
+    EXIT_PREEMPTED,
+    EXIT_USER_ERROR,
+    Preempted,
+    UserError,
+    quiet_async_noise,
+)
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config file[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
+_ALLOW_CHANGE = flags.DEFINE_bool(
+    "allow_config_change",
+    False,
+    "Resume a workdir with a config that differs from its config.json (recorded in "
+    "config_history.json).",
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -28,6 +42,10 @@ class _OnlyOurInfo(logging.logging.Filter):
     """Keep INFO lines from jaxsr and clu (progress, metrics); libraries only from WARNING up."""
 
     def filter(self, record):
+        if "/orbax/" in record.pathname and record.exc_info:
+            # Orbax logs each failure of its background writer with a traceback; the
+            # loop reports the failure itself in one sentence.
+            record.exc_info, record.exc_text = None, None
         if record.levelno >= logging.logging.WARNING:
             return True
         return any(f"/{pkg}/" in record.pathname for pkg in ("jaxsr", "clu"))
@@ -37,6 +55,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.INFO)
+    quiet_async_noise()  # a failed background write must read as one line, not hundreds
     logging.get_absl_handler().addFilter(_OnlyOurInfo())
     # TensorFlow is only used by clu's TensorBoard writer; keep it off accelerators.
     import tensorflow as tf
@@ -45,11 +64,14 @@ def main(argv):
     from jaxsr.train.loop import train_and_evaluate
 
     try:
-        train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+        train_and_evaluate(_CONFIG.value, _WORKDIR.value, allow_config_change=_ALLOW_CHANGE.value)
+    except Preempted as e:
+        logging.warning("%s", e)
+        sys.exit(EXIT_PREEMPTED)
     except UserError as e:
         logging.error("%s", e)
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_USER_ERROR)
 
 
 def parse_flags(argv):
@@ -66,7 +88,7 @@ def parse_flags(argv):
             hint = msg[msg.find("Did you mean") :].strip() if "Did you mean" in msg else ""
             msg = f"unknown config field {names[0]!r}. {hint} See the recipe file for valid fields"
         print(f"error: {msg} (in: {' '.join(argv[1:])})", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_USER_ERROR)
 
 
 if __name__ == "__main__":

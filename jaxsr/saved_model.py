@@ -8,21 +8,22 @@ Two kinds of path load the same way:
 * a **training workdir** (``config.json`` + Orbax checkpoints): the generator of the
   newest checkpoint, its EMA weights when the run kept them.
 
-Both are written atomically (a temporary directory renamed into place).
+Both are written atomically (a temporary directory renamed into place). A model
+directory is only ever written over an empty folder or an older model directory
+(with ``overwrite``), never over a folder of other files or over its own inputs.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 
 import jax
 import numpy as np
 
 from jaxsr.convert.common import nest
 from jaxsr.errors import UserError
+from jaxsr.files import atomic_dir
 from jaxsr.models import build_model
 
 MODEL_FILE, VARIABLES_FILE = "model.json", "variables.npz"
@@ -42,22 +43,70 @@ def _unflatten(flat: dict) -> dict:
     return nest({tuple(path.split("/")): value for path, value in flat.items()})
 
 
-def save_model(out_dir: str, name: str, kwargs: dict, variables: dict, **meta) -> None:
-    """Write ``out_dir`` atomically; ``kwargs`` rebuild ``MODELS[name](**kwargs)``."""
+def is_model_dir(path: str) -> bool:
+    """A folder holding a jaxsr model and nothing else (so replacing it loses nothing)."""
+    entries = set(os.listdir(path)) if os.path.isdir(path) else set()
+    return MODEL_FILE in entries and entries <= {MODEL_FILE, VARIABLES_FILE}
+
+
+def check_output(out: str, inputs=(), *, overwrite: bool = False, kind: str = "dir") -> None:
+    """Refuse an output path whose writing could destroy something jaxsr did not make.
+
+    ``out`` may not be (or contain) one of ``inputs``; an existing ``out`` must be an
+    empty folder or a jaxsr model directory (``kind='dir'``) or a file (``kind='file'``),
+    and is replaced only with ``overwrite``.
+    """
+    real = os.path.realpath(out)
+    for src in inputs:
+        src_real = os.path.realpath(src)
+        if src_real == real or src_real.startswith(real.rstrip(os.sep) + os.sep):
+            raise UserError(
+                f"--out {out!r} is or contains the input {src!r}; choose another output path."
+            )
+    if not os.path.lexists(out):
+        return
+    if kind == "file":
+        if os.path.isdir(out):
+            raise UserError(f"--out {out!r} is a folder; give a file name.")
+        if not overwrite:
+            raise UserError(f"--out {out!r} already exists; pass --overwrite to replace it.")
+        return
+    if not os.path.isdir(out):
+        raise UserError(f"--out {out!r} is a file, not a model directory; choose another path.")
+    if not os.listdir(out):
+        return
+    if not is_model_dir(out):
+        raise UserError(
+            f"--out {out!r} is a folder with other files (not a jaxsr model directory); jaxsr "
+            "will not replace it. Choose a new or empty folder."
+        )
+    if not overwrite:
+        raise UserError(
+            f"--out {out!r} already holds a jaxsr model; pass --overwrite to replace it."
+        )
+
+
+def save_model(
+    out_dir: str,
+    name: str,
+    kwargs: dict,
+    variables: dict,
+    *,
+    overwrite: bool = False,
+    inputs=(),
+    **meta,
+) -> None:
+    """Write ``out_dir`` atomically; ``kwargs`` rebuild ``MODELS[name](**kwargs)``.
+
+    See :func:`check_output` for what may be replaced (``inputs``: the paths the model
+    was made from).
+    """
     build_model(name, **kwargs)  # fail now, not at load time, on a bad description
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-model-", dir=parent)
-    try:
+    check_output(out_dir, inputs, overwrite=overwrite)
+    with atomic_dir(out_dir) as tmp:
         with open(os.path.join(tmp, MODEL_FILE), "w") as f:
             json.dump({"model": name, "kwargs": kwargs, **meta}, f, indent=2)
         np.savez(os.path.join(tmp, VARIABLES_FILE), **_flatten(jax.device_get(variables)))
-        if os.path.isdir(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp)
 
 
 def model_kwargs_from_config(config) -> tuple[str, dict]:
@@ -79,7 +128,7 @@ def load_model_description(path: str) -> tuple[str, dict, dict]:
     if os.path.isfile(os.path.join(path, "config.json")):
         from jaxsr.tasks import TASKS
         from jaxsr.train.checkpoint import restore_raw_state
-        from jaxsr.train.loop import load_config
+        from jaxsr.train.workdir import load_config
 
         config = load_config(path)
         name, kwargs = model_kwargs_from_config(config)

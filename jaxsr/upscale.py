@@ -10,8 +10,11 @@ device memory is bounded by the tile and each tile shape compiles once. Grayscal
 are run as RGB and written back as grayscale (BT.601 luma), RGBA images have their
 alpha channel upscaled separately with MATLAB bicubic, 16-bit PNGs stay 16-bit, and
 JPEG/BMP/TIFF/WebP are read too. Each output is written atomically as
-``<stem>_x<scale>.<ext>``; a file that cannot be read is reported and skipped, and the
-rest are still processed (exit status 1 if any file failed).
+``<stem>_x<scale>.<ext>``; an existing output is kept (and reported) unless
+``--overwrite``, and files that are outputs of other inputs (an output folder that is
+also the input folder) are never taken as inputs. A file that cannot be read is
+reported and skipped, and the rest are still processed (exit status 1 if any file
+failed).
 """
 
 from __future__ import annotations
@@ -71,19 +74,25 @@ def upscale_picture(
     return Picture(np.floor(out * pic.max_value + 0.5).astype(dtype))
 
 
+_WRITABLE = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
 def output_path(out_dir: str, src: str, scale: int, bit_depth: int) -> str:
+    """``<out_dir>/<stem>_x<scale><ext>``; PNG for 16-bit data and unwritable formats."""
     stem, ext = os.path.splitext(os.path.basename(src))
-    if bit_depth == 16 or ext.lower() not in (
-        ".png",
-        ".jpg",
-        ".jpeg",
-        ".bmp",
-        ".tif",
-        ".tiff",
-        ".webp",
-    ):
+    if bit_depth == 16 or ext.lower() not in _WRITABLE:
         ext = ".png"
     return os.path.join(out_dir, f"{stem}_x{scale}{ext}")
+
+
+def drop_own_outputs(files: list[str], out_dir: str, scale: int) -> tuple[list[str], list[str]]:
+    """``(inputs, outputs)``: files that another input would be written to are outputs
+    of an earlier run in the same folder, not new inputs (no ``x_x4_x4.png``)."""
+    outputs = {
+        os.path.realpath(output_path(out_dir, f, scale, depth)) for f in files for depth in (8, 16)
+    }
+    inputs = [f for f in files if os.path.realpath(f) not in outputs]
+    return inputs, [f for f in files if os.path.realpath(f) in outputs]
 
 
 def make_apply(model_path: str, dtype: str, ensemble: bool = False):
@@ -134,15 +143,25 @@ def main(argv=None) -> int:
         action="store_true",
         help="average over the 8 flips/rotations (8x slower)",
     )
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     args = p.parse_args(argv)
     if args.tile and args.overlap >= args.tile:
         raise UserError(f"--tile-overlap={args.overlap} must be smaller than --tile={args.tile}.")
     files = _input_files(args.input)
     apply_fn, scale = make_apply(args.model, args.dtype, args.ensemble)
-    failed = 0
+    files, earlier = drop_own_outputs(files, args.output, scale)
+    if earlier:
+        print(f"Not taken as inputs: {len(earlier)} earlier outputs ({earlier[0]}, ...).")
+    if not files:
+        raise UserError(f"{args.input!r} holds only earlier outputs of jaxsr.upscale.")
+    failed = written = 0
     for i, path in enumerate(files, 1):
         try:
             pic = read_image(path)
+            dst = output_path(args.output, path, scale, pic.bit_depth)
+            if os.path.exists(dst) and not args.overwrite:
+                print(f"[{i}/{len(files)}] {dst} exists, kept (--overwrite replaces it)")
+                continue
             result = upscale_picture(
                 apply_fn,
                 pic,
@@ -152,13 +171,15 @@ def main(argv=None) -> int:
                 batch=args.batch,
                 desc=f"[{i}/{len(files)}] {os.path.basename(path)}",
             )
-            dst = output_path(args.output, path, scale, pic.bit_depth)
             write_image(dst, result.pixels)
+            written += 1
             h, w = pic.pixels.shape[:2]
             print(f"[{i}/{len(files)}] {path} ({w}x{h}) -> {dst}")
         except (ImageError, OSError) as e:
             failed += 1
             print(f"[{i}/{len(files)}] skipped: {e}", file=sys.stderr)
+        except UserError as e:  # the output could not be written (disk full, permissions)
+            raise UserError(f"{e} ({written} of {len(files)} outputs were written before.)") from e
     if failed:
         print(f"{failed} of {len(files)} files failed; the others were written.", file=sys.stderr)
     return 1 if failed else 0

@@ -371,8 +371,8 @@ def test_tiny_dasr_trains_resumes_and_evaluates(tmp_path, capsys):
     train_and_evaluate(config, workdir)
     out = capsys.readouterr().out
     assert "σ=0" in out and "σ=2" in out and "Model vs bicubic" in out
-    config.num_train_steps = 6  # resume from step 4
-    state = train_and_evaluate(config, workdir)
+    config.num_train_steps = 6  # resume from step 4 (a longer run: an asked-for change)
+    state = train_and_evaluate(config, workdir, allow_config_change=True)
     assert int(state.step) == 6
     module, variables = load_model(workdir)
     assert set(variables) == {"params", "batch_stats"}

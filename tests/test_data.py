@@ -49,28 +49,16 @@ def odd_folder(tmp_path):
 def test_odd_images_are_read_or_skipped_with_one_warning_each(odd_folder, caplog):
     caplog.set_level(logging.WARNING)
     source = make_source(folder_cfg(odd_folder), min_hr_size=32)
-    # The corrupt file fails the header scan, the tiny one is smaller than the patch.
-    assert source.names == [
-        "a_rgb.png",
-        "b_gray.png",
-        "c_rgba.png",
-        "d_palette.png",
-        "e_16bit.png",
-        "g_truncated.jpg",
-    ]
+    # The scan reads every file through: the corrupt PNG and the truncated JPEG (whose
+    # header is intact) are left out up front, the tiny one is smaller than the patch.
+    assert source.names == ["a_rgb.png", "b_gray.png", "c_rgba.png", "d_palette.png", "e_16bit.png"]
     text = caplog.text
-    assert "f_corrupt.png" in text and "h_tiny.png" in text and "smaller than the 32-pixel" in text
-    assert "1 unreadable, 1 smaller than the patch" in text
+    for name in ("f_corrupt.png", "g_truncated.jpg", "h_tiny.png"):
+        assert name in text
+    assert "smaller than the 32-pixel minimum" in text and "5 usable, 3 skipped" in text
+    assert [n for n, _ in source.skipped] == ["f_corrupt.png", "g_truncated.jpg", "h_tiny.png"]
     for i in range(5):
         assert source[i]["gt"].shape == (64, 64, 3) and source[i]["gt"].dtype == np.uint8
-    # The truncated JPEG passes the header scan but not decoding: warned, next image served.
-    caplog.clear()
-    ex = source[5]
-    assert "g_truncated.jpg" in caplog.text
-    np.testing.assert_array_equal(ex["gt"], source[0]["gt"])
-    caplog.clear()
-    source[5]
-    assert "g_truncated.jpg" not in caplog.text  # one warning per file
 
 
 def test_16bit_png_keeps_its_depth(tmp_path):
@@ -160,7 +148,7 @@ def test_write_image_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="Could not write .*out.png: disk full"):
         write_image(str(target), rgb(8, 8, seed=1))
     assert target.read_bytes() == before
     assert os.listdir(tmp_path) == ["out.png"]  # no temporary file left behind

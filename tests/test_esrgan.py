@@ -125,6 +125,7 @@ def test_interpolation_endpoints_are_exact_and_mismatch_is_listed(tmp_path, caps
                     f"--b={tmp_path / 'b'}",
                     f"--alpha={alpha}",
                     f"--out={tmp_path / 'o'}",
+                    "--overwrite",  # the second pass replaces the first
                 ]
             )
             == 0
@@ -139,6 +140,7 @@ def test_interpolation_endpoints_are_exact_and_mismatch_is_listed(tmp_path, caps
                 f"--b={tmp_path / 'b'}",
                 "--alpha=0.25",
                 f"--out={tmp_path / 'o'}",
+                "--overwrite",
             ]
         )
         == 0

@@ -78,7 +78,12 @@ def test_resume_gives_the_same_params_as_an_uninterrupted_run(tmp_path):
     # "Kill" after step 4 (the run ends there with a checkpoint), then rerun the same command.
     train_and_evaluate(tiny_config(**{**overrides, "num_train_steps": 4}), str(tmp_path / "b"))
     assert Checkpointer(str(tmp_path / "b")).latest_step() == 4
-    resumed = train_and_evaluate(tiny_config(**overrides), str(tmp_path / "b"))
+    # The longer schedule is a config change that must be asked for.
+    with pytest.raises(UserError, match="num_train_steps: 4 -> 6"):
+        train_and_evaluate(tiny_config(**overrides), str(tmp_path / "b"))
+    resumed = train_and_evaluate(
+        tiny_config(**overrides), str(tmp_path / "b"), allow_config_change=True
+    )
     assert int(resumed.step) == int(straight.step) == 6
     params_close(straight.params, resumed.params, atol=0)
     params_close(straight.ema, resumed.ema, atol=0)
@@ -137,12 +142,12 @@ def test_sigterm_saves_a_checkpoint_and_the_rerun_resumes(tmp_path):
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     log = "".join(lines) + out
-    assert proc.returncode == 0, log[-3000:]
+    assert proc.returncode == 75, log[-3000:]  # EXIT_PREEMPTED: stopped early, resumable
     assert "Stopped by SIGTERM" in log
     step = Checkpointer(workdir).latest_step()
     assert step is not None and step >= 50
     # The rerun picks the run up at that step.
-    proc = _run_main([*args[:2], f"--config.num_train_steps={step + 2}"])
+    proc = _run_main([*args, f"--config.num_train_steps={step + 2}", "--allow_config_change"])
     out, _ = proc.communicate(timeout=240)
     assert proc.returncode == 0, out[-3000:]
     assert f"Resumed from the checkpoint at step {step}" in out

@@ -19,50 +19,76 @@ import sys
 
 import numpy as np
 
+from jaxsr.convert.check import check_variables
 from jaxsr.convert.common import unwrap
 from jaxsr.convert.dasr import dasr_config, dasr_variables, is_dasr
 from jaxsr.convert.mirnet import is_mirnet, mirnet_config, mirnet_params
 from jaxsr.convert.rrdbnet import is_rrdbnet, rrdbnet_config, rrdbnet_params
 from jaxsr.convert.torch_pickle import flat_state_dict, load_torch
 from jaxsr.errors import UserError, cli
+from jaxsr.files import atomic_path
+from jaxsr.models.vgg import vgg19_params_from_torch
+from jaxsr.saved_model import check_output, save_model
 
 
-def convert(src: str, out: str) -> str:
-    """Convert ``src`` into ``out``; returns a one-line description of what was written."""
+def _architecture(sd: dict):
+    """``(model name, kwargs, variables, origins, description)`` of a recognised layout."""
+    origins: dict = {}
+    if is_rrdbnet(sd):
+        cfg = rrdbnet_config(sd)
+        size = f"nf={cfg['num_feat']}, nb={cfg['num_block']}, gc={cfg['num_grow_ch']}"
+        variables = {"params": rrdbnet_params(sd, origins)}
+        return "rrdbnet", cfg, variables, origins, f"RRDBNet ×{cfg['scale']} ({size})"
+    if is_dasr(sd):
+        cfg = dasr_config(sd)
+        size = f"{cfg['n_groups']} groups × {cfg['n_blocks']} blocks, {cfg['n_feats']} features"
+        desc = f"DASR ×{cfg['scale']} ({size}) with its degradation encoder"
+        return "dasr", cfg, dasr_variables(sd, origins), origins, desc
+    if is_mirnet(sd):
+        cfg = mirnet_config(sd)
+        desc = f"MIRNet ({cfg['n_rrg']} RRGs × {cfg['n_mrb']} MRBs, {cfg['n_feat']} features)"
+        return "mirnet", cfg, {"params": mirnet_params(sd, origins)}, origins, desc
+    return None
+
+
+def convert(src: str, out: str, *, overwrite: bool = False) -> str:
+    """Convert ``src`` into ``out``; returns a one-line description of what was written.
+
+    ``out`` is a model directory; an existing one is replaced only with ``overwrite``,
+    and a folder that holds anything else is never touched.
+    """
     obj = load_torch(src)
     if not isinstance(obj, dict):
         raise UserError(f"{src}: expected a state dict (a mapping), found {type(obj).__name__}.")
     sd = flat_state_dict(unwrap(obj))
-    if is_rrdbnet(sd):
-        from jaxsr.saved_model import save_model
-
-        cfg = rrdbnet_config(sd)
-        save_model(out, "rrdbnet", cfg, {"params": rrdbnet_params(sd)}, source=os.path.abspath(src))
-        size = f"nf={cfg['num_feat']}, nb={cfg['num_block']}, gc={cfg['num_grow_ch']}"
-        return f"RRDBNet ×{cfg['scale']} ({size})"
-    if is_dasr(sd):
-        from jaxsr.saved_model import save_model
-
-        cfg = dasr_config(sd)
-        save_model(out, "dasr", cfg, dasr_variables(sd), source=os.path.abspath(src))
-        size = f"{cfg['n_groups']} groups × {cfg['n_blocks']} blocks, {cfg['n_feats']} features"
-        return f"DASR ×{cfg['scale']} ({size}) with its degradation encoder"
-    if is_mirnet(sd):
-        from jaxsr.saved_model import save_model
-
-        cfg = mirnet_config(sd)
-        save_model(out, "mirnet", cfg, {"params": mirnet_params(sd)}, source=os.path.abspath(src))
-        return f"MIRNet ({cfg['n_rrg']} RRGs × {cfg['n_mrb']} MRBs, {cfg['n_feat']} features)"
+    try:
+        found = _architecture(sd)
+    except (KeyError, IndexError, ValueError) as e:  # a recognised layout with odd tensors
+        raise UserError(
+            f"{src}: the tensors do not fit the layout their names suggest ({e}); "
+            "is the file complete and from the official code?"
+        ) from e
+    if found is not None:
+        name, cfg, variables, origins, description = found
+        check_variables(src, name, cfg, variables, origins)
+        save_model(
+            out,
+            name,
+            cfg,
+            variables,
+            overwrite=overwrite,
+            inputs=(src,),
+            source=os.path.abspath(src),
+        )
+        return description
     if any(k.startswith("features.") for k in sd):
-        from jaxsr.models.vgg import vgg19_params_from_torch
-
         params = vgg19_params_from_torch(sd)
         if "conv1_1" in params:
-            os.makedirs(os.path.dirname(os.path.abspath(out)) or ".", exist_ok=True)
             path = out if out.endswith(".npz") else out + ".npz"
-            tmp = path + ".tmp.npz"
-            np.savez(tmp, **{f"{k}/{leaf}": v for k, p in params.items() for leaf, v in p.items()})
-            os.replace(tmp, path)
+            check_output(path, (src,), overwrite=overwrite, kind="file")
+            with atomic_path(path, ".npz") as tmp, open(tmp, "wb") as f:
+                flat = {f"{k}/{leaf}": v for k, p in params.items() for leaf, v in p.items()}
+                np.savez(f, **flat)
             return f"VGG19 features ({len(params)} convs) -> {path} (use as --config.vgg_weights)"
     shown = ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in list(sd.items())[:12])
     raise UserError(
@@ -75,9 +101,12 @@ def convert(src: str, out: str) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m jaxsr.convert", description=__doc__.split("\n")[0])
     p.add_argument("--src", required=True, help="official .pth/.pt checkpoint")
-    p.add_argument("--out", required=True, help="output model directory")
+    p.add_argument("--out", required=True, help="output model directory (new or empty)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace --out if it holds a jaxsr model"
+    )
     args = p.parse_args(argv)
-    print(f"Wrote {args.out}: {convert(args.src, args.out)}")
+    print(f"Wrote {args.out}: {convert(args.src, args.out, overwrite=args.overwrite)}")
     return 0
 
 

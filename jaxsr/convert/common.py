@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def conv_kernel(w: np.ndarray) -> np.ndarray:
-    """``Conv2d.weight`` (O, I, kH, kW) -> Flax HWIO."""
-    return np.ascontiguousarray(np.asarray(w).transpose(2, 3, 1, 0))
+from jaxsr.errors import UserError
 
 
-def dense_kernel(w: np.ndarray) -> np.ndarray:
+def _check_rank(w: np.ndarray, rank: int, what: str, key: str) -> np.ndarray:
+    w = np.asarray(w)
+    if w.ndim != rank:
+        raise UserError(
+            f"{key or 'a tensor'} has shape {w.shape}, but a {what} weight has {rank} dimensions; "
+            "is the file from the official code?"
+        )
+    return w
+
+
+def conv_kernel(w: np.ndarray, key: str = "") -> np.ndarray:
+    """``Conv2d.weight`` (O, I, kH, kW) -> Flax HWIO (``key`` names it in errors)."""
+    return np.ascontiguousarray(_check_rank(w, 4, "Conv2d", key).transpose(2, 3, 1, 0))
+
+
+def dense_kernel(w: np.ndarray, key: str = "") -> np.ndarray:
     """``Linear.weight`` (out, in) -> Flax (in, out)."""
-    return np.ascontiguousarray(np.asarray(w).T)
+    return np.ascontiguousarray(_check_rank(w, 2, "Linear", key).T)
 
 
 def strip_prefix(state_dict: dict, prefix: str = "module.") -> dict:

@@ -57,8 +57,9 @@ def _check_mean_shift(sd: dict) -> None:
         )
 
 
-def dasr_variables(sd: dict) -> dict:
-    """Flax variables ``{'params': {'E', 'G'}, 'batch_stats': {'E'}}`` of ``BlindSR``."""
+def dasr_variables(sd: dict, origins: dict | None = None) -> dict:
+    """Flax variables ``{'params': {'E', 'G'}, 'batch_stats': {'E'}}`` of ``BlindSR``;
+    ``origins`` (optional) is filled with ``(collection, *path) -> checkpoint key``."""
     _check_mean_shift(sd)
     cfg = dasr_config(sd)
     nb, ng = cfg["n_blocks"], cfg["n_groups"]
@@ -73,10 +74,12 @@ def dasr_variables(sd: dict) -> dict:
             continue
         collection, path, kind = path
         if kind == "conv":
-            v = conv_kernel(v)
+            v = conv_kernel(v, key)
         elif kind == "dense":
-            v = dense_kernel(v.reshape(v.shape[0], -1))  # 1×1 conv weights as Linear
+            v = dense_kernel(v.reshape(v.shape[0], -1), key)  # 1×1 conv weights as Linear
         (params if collection == "params" else stats)[path] = v
+        if origins is not None:
+            origins[(collection, *path)] = key
     if unused:
         raise UserError(
             f"{len(unused)} DASR tensors have no place in jaxsr's model (first: {unused[:3]}); "

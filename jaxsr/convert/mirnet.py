@@ -70,11 +70,14 @@ def _same(sd: dict, keys: list[str], what: str) -> np.ndarray:
     return first
 
 
-def mirnet_params(sd: dict) -> dict:
+def mirnet_params(sd: dict, origins: dict | None = None) -> dict:
+    """Flax params of :class:`jaxsr.models.MIRNet`, shared tensors once; ``origins``
+    (optional) is filled with ``('params', *path) -> checkpoint key``."""
     cfg = mirnet_config(sd)
     flat: dict[tuple[str, ...], np.ndarray] = {}
     prelus = sorted(k for k in sd if re.search(r"\.blocks\.\d+\.\d+\.body\.1\.weight$", k))
     flat[("dau_prelu",)] = _same(sd, prelus, "DAU PReLU")
+    origin = {("dau_prelu",): prelus[0]} if prelus else {}
     binomial = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
     unused = []
     for key, value in sd.items():
@@ -84,7 +87,8 @@ def mirnet_params(sd: dict) -> dict:
                 raise UserError(f"{key} is not the binomial [1,2,1] blur filter MIRNet uses.")
             continue
         if key in ("conv_in.weight", "conv_out.weight"):
-            flat[(key.split(".")[0], "kernel")] = conv_kernel(v)
+            flat[(key.split(".")[0], "kernel")] = conv_kernel(v, key)
+            origin[(key.split(".")[0], "kernel")] = key
             continue
         m = re.match(r"body\.(\d+)\.body\.(\d+)\.(.+)$", key)
         if not m:
@@ -92,7 +96,8 @@ def mirnet_params(sd: dict) -> dict:
             continue
         r, i, rest = int(m.group(1)), int(m.group(2)), m.group(3)
         if i == cfg["n_mrb"] and rest == "weight":
-            flat[(f"rrg{r}_conv", "kernel")] = conv_kernel(v)
+            flat[(f"rrg{r}_conv", "kernel")] = conv_kernel(v, key)
+            origin[(f"rrg{r}_conv", "kernel")] = key
             continue
         entry = _mrb_entry(rest, v, sd, key)
         if entry is None:
@@ -100,10 +105,13 @@ def mirnet_params(sd: dict) -> dict:
         elif entry:  # () marks a shared copy, already taken from its first key
             path, arr = entry
             flat[(f"rrg{r}_mrb{i}", *path)] = arr
+            origin[(f"rrg{r}_mrb{i}", *path)] = key
     if unused:
         raise UserError(
             f"{len(unused)} MIRNet tensors have no place in jaxsr's model (first: {unused[:3]})."
         )
+    if origins is not None:
+        origins.update({("params", *path): key for path, key in origin.items()})
     return nest(flat)
 
 
@@ -119,15 +127,15 @@ def _mrb_entry(rest: str, v: np.ndarray, sd: dict, key: str):
         if w != "0":  # the same DAU object as column 0
             _same(sd, [key.replace(f".blocks.{j}.{w}.", f".blocks.{j}.0."), key], "DAU")
             return ()
-        return (f"dau{j}", _DAU[leaf], "kernel"), conv_kernel(v)
+        return (f"dau{j}", _DAU[leaf], "kernel"), conv_kernel(v, key)
     if m := re.match(r"selective_kernel\.(\d+)\.(.+)$", rest):
         j, leaf = m.groups()
         if leaf == "conv_du.0.weight":
-            return (f"skff{j}", "conv_du", "kernel"), conv_kernel(v)
+            return (f"skff{j}", "conv_du", "kernel"), conv_kernel(v, key)
         if leaf == "conv_du.1.weight":
             return (f"skff{j}", "prelu", "weight"), v
         if fc := re.match(r"fcs\.(\d+)\.weight$", leaf):
-            return (f"skff{j}", f"fc{fc.group(1)}", "kernel"), conv_kernel(v)
+            return (f"skff{j}", f"fc{fc.group(1)}", "kernel"), conv_kernel(v, key)
         return None
     if m := re.match(r"(down|up|last_up)\.(\w+?)\.body\.(\d+)\.(.+)$", rest):
         kind, name, stage, leaf = m.groups()
@@ -139,7 +147,7 @@ def _mrb_entry(rest: str, v: np.ndarray, sd: dict, key: str):
             return (module, f"stage{stage}", target, "weight"), v
         if how is None and kind != "down":
             return (module, f"stage{stage}", target, "kernel"), transposed_conv_kernel(v)
-        return (module, f"stage{stage}", target, "kernel"), conv_kernel(v)
+        return (module, f"stage{stage}", target, "kernel"), conv_kernel(v, key)
     if rest == "conv_out.weight":
-        return ("conv_out", "kernel"), conv_kernel(v)
+        return ("conv_out", "kernel"), conv_kernel(v, key)
     return None

@@ -85,17 +85,22 @@ def rrdbnet_config(sd: dict) -> dict:
     )
 
 
-def rrdbnet_params(sd: dict) -> dict:
-    """Flax params of :class:`jaxsr.models.RRDBNet` from any of the three key schemes."""
+def rrdbnet_params(sd: dict, origins: dict | None = None) -> dict:
+    """Flax params of :class:`jaxsr.models.RRDBNet` from any of the three key schemes.
+
+    ``origins`` (optional) is filled with ``('params', *path) -> checkpoint key``."""
     flat = {}
+    original = _to_basicsr_names({k: k for k in sd})  # renamed key -> the file's key
     for key, value in _to_basicsr_names(sd).items():
         parts = key.split(".")
         leaf = {"weight": "kernel", "bias": "bias"}[parts[-1]]
         value = np.asarray(value, np.float32)
-        value = conv_kernel(value) if leaf == "kernel" else value
+        value = conv_kernel(value, key) if leaf == "kernel" else value
         if parts[0] == "body":  # body.{i}.rdb{r}.conv{j} -> body_{i}/rdb{r}/conv{j}
             path = (f"body_{parts[1]}", *parts[2:-1], leaf)
         else:
             path = (*parts[:-1], leaf)
         flat[path] = value
+        if origins is not None:
+            origins[("params", *path)] = original[key]
     return nest(flat)

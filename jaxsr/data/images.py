@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from jaxsr.files import atomic_path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 
@@ -74,15 +75,25 @@ def _read_png16(path: str) -> np.ndarray:
     return data.reshape(height, width, info["planes"])
 
 
-def image_size(path: str) -> tuple[int, int]:
-    """``(height, width)`` from the file header, without decoding the pixels."""
+def verify_image(path: str) -> tuple[int, int]:
+    """``(height, width)`` after reading the whole file, so that a truncated or damaged
+    image is caught now rather than when a batch needs it: PNG chunks are checked
+    against their CRCs, JPEG streams are entropy-decoded at 1/8 size (every byte is
+    read), other formats are decoded in full. Raises :class:`ImageError`."""
+    if not os.path.isfile(path):
+        raise ImageError(f"{path}: no such file.")
     try:
         with Image.open(path) as im:
-            return im.size[1], im.size[0]
-    except FileNotFoundError as e:
-        raise ImageError(f"{path}: no such file.") from e
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ImageError(f"{path}: not a readable image ({e}).") from e
+            size = im.size[1], im.size[0]
+            if im.format == "PNG":
+                im.verify()
+            else:
+                if im.format == "JPEG":
+                    im.draft(im.mode, (max(1, im.size[0] // 8), max(1, im.size[1] // 8)))
+                im.load()
+    except Exception as e:  # Pillow raises many types for damaged files
+        raise ImageError(f"{path}: damaged or truncated image ({type(e).__name__}: {e}).") from e
+    return size
 
 
 def read_image(path: str) -> Picture:
@@ -120,15 +131,11 @@ def write_image(path: str, pixels: np.ndarray) -> None:
 
     16-bit data is written with pypng (PNG only).
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     ext = os.path.splitext(path)[1].lower()
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=ext, dir=folder)
-    os.close(fd)
-    try:
+    if pixels.dtype == np.uint16 and ext != ".png":
+        raise ImageError(f"{path}: 16-bit output needs a .png file name.")
+    with atomic_path(path, ext) as tmp:
         if pixels.dtype == np.uint16:
-            if ext != ".png":
-                raise ImageError(f"{path}: 16-bit output needs a .png file name.")
             import png
 
             h, w, c = pixels.shape
@@ -138,10 +145,6 @@ def write_image(path: str, pixels: np.ndarray) -> None:
         else:
             px = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
             Image.fromarray(px).save(tmp, format=Image.registered_extensions().get(ext))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def list_images(folder: str) -> list[str]:

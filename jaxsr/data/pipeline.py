@@ -15,8 +15,10 @@ import functools
 
 import grain
 import numpy as np
+from absl import logging
 
-from jaxsr.data.sources import make_source
+from jaxsr.data.images import ImageError
+from jaxsr.data.sources import describe, make_source
 from jaxsr.errors import UserError
 
 
@@ -104,6 +106,7 @@ def train_dataset(config, *, process_index: int = 0, process_count: int = 1):
             f"The HR patch size {data.patch_size} is not divisible by the scale {config.scale}."
         )
     source = make_source(data.train, min_hr_size=data.patch_size, builtin_split="train")
+    logging.info("Training on %s.", describe(source, data.train))
     ds = grain.MapDataset.source(source)
     if process_count > 1:
         ds = ds[process_index::process_count]
@@ -127,13 +130,40 @@ def train_dataset(config, *, process_index: int = 0, process_count: int = 1):
     return it
 
 
-def eval_examples(cfg, *, scale: int) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
-    """``[(name, hr uint8, lr uint8 or None)]`` of an eval source, HR mod-cropped to the scale."""
+class EvalExamples(list):
+    """``[(name, hr uint8, lr uint8 or None)]`` plus ``skipped``: the ``(name, reason)``
+    of every file left out, which evaluation reports instead of scoring another image."""
+
+    def __init__(self, items=(), skipped=()):
+        super().__init__(items)
+        self.skipped = list(skipped)
+
+
+def eval_examples(cfg, *, scale: int, strict: bool = False) -> EvalExamples:
+    """The examples of an eval source, HR mod-cropped to the scale, decoded now.
+
+    A file that cannot be decoded (or is smaller than the scale) is left out and named
+    in ``skipped`` with a warning; ``strict`` makes it an error instead.
+    """
     source = make_source(cfg, min_hr_size=scale, builtin_split="eval")
-    out = []
+    out = EvalExamples(skipped=source.skipped)
     for i in range(len(source)):
-        ex = source[i]
+        try:
+            ex = source.load(i)
+        except ImageError as e:
+            logging.warning("Skipping unreadable image: %s", e)
+            out.skipped.append((source.names[i], str(e)))
+            continue
         gt = ex["gt"]
         gt = gt[: gt.shape[0] - gt.shape[0] % scale, : gt.shape[1] - gt.shape[1] % scale]
         out.append((source.names[i], gt, ex.get("lq")))
+    logging.info("Evaluating on %s.", describe(out, cfg))
+    if strict and out.skipped:
+        name, reason = out.skipped[0]
+        raise UserError(
+            f"{len(out.skipped)} evaluation image(s) cannot be used (first: {name}: {reason}); "
+            "fix or remove them, or drop --strict to score the others."
+        )
+    if not out:
+        raise UserError(f"No evaluation image could be decoded ({len(out.skipped)} skipped).")
     return out

@@ -21,7 +21,7 @@ import os
 import numpy as np
 from absl import logging
 
-from jaxsr.data.images import ImageError, image_size, list_images, read_image
+from jaxsr.data.images import ImageError, list_images, read_image, verify_image
 from jaxsr.errors import UserError
 
 # scikit-image's sample photographs (shipped in the wheel, no download). The split
@@ -59,11 +59,15 @@ def builtin_photo(name: str) -> np.ndarray:
 
 @dataclasses.dataclass
 class ImageSource:
-    """Examples held in memory (builtin photos, evaluation sets) or read lazily from files."""
+    """Examples held in memory (builtin photos, evaluation sets) or read lazily from files.
+
+    ``skipped`` lists ``(file name, reason)`` for the files the scan left out.
+    """
 
     names: list[str]
     hr: list  # np.ndarray (in memory) or str (path)
     lr: list | None = None
+    skipped: list = dataclasses.field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -71,24 +75,24 @@ class ImageSource:
     def _load(self, item) -> np.ndarray:
         return item if isinstance(item, np.ndarray) else read_image(item).rgb_uint8()
 
+    def load(self, index: int) -> dict:
+        """Example ``index``; raises :class:`ImageError` if its file cannot be decoded."""
+        ex = {"gt": self._load(self.hr[index])}
+        if self.lr is not None:
+            ex["lq"] = self._load(self.lr[index])
+        return ex
+
     def __getitem__(self, index: int) -> dict:
-        # A file that passed the header scan can still be truncated: warn once,
-        # then serve the next image so a training run never dies on one bad file.
-        for offset in range(len(self)):
-            i = (index + offset) % len(self)
-            try:
-                ex = {"gt": self._load(self.hr[i])}
-                if self.lr is not None:
-                    ex["lq"] = self._load(self.lr[i])
-                return ex
-            except ImageError as e:
-                if self.names[i] not in _WARNED:
-                    _WARNED.add(self.names[i])
-                    logging.warning("Skipping unreadable image: %s", e)
-        raise UserError("No image in the dataset could be decoded; check the files.")
-
-
-_WARNED: set[str] = set()
+        # Every file was read in full by the scan; one that fails now changed since.
+        # Never serve another image in its place: that would score or weight the
+        # wrong picture under this one's name.
+        try:
+            return self.load(index)
+        except ImageError as e:
+            raise UserError(
+                f"{e} It was readable when the dataset was scanned at start, so it changed "
+                "since; restore or remove it and run again (a training run resumes)."
+            ) from e
 
 
 class TfdsSource:
@@ -108,10 +112,14 @@ class TfdsSource:
                 f"({type(e).__name__}: {str(e).splitlines()[0][:200]})."
             ) from e
         self._hr_key, self._lr_key = hr_key, lr_key
+        self.skipped: list = []
         self.names = [f"{name}:{split}:{i}" for i in range(len(self._source))]
 
     def __len__(self) -> int:
         return len(self._source)
+
+    def load(self, index: int) -> dict:
+        return self[index]
 
     def __getitem__(self, index: int) -> dict:
         ex = self._source[index]
@@ -121,32 +129,26 @@ class TfdsSource:
         return out
 
 
-def _scan_files(paths: list[str], min_size: int) -> tuple[list[str], list[int]]:
-    """Header-check every file; return the usable ones and their indices."""
-    keep, idx, bad, small = [], [], 0, 0
-    for i, p in enumerate(paths):
+def _scan_files(paths: list[str], min_size: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """Read every file through (see ``verify_image``); return the usable paths and the
+    ``(file name, reason)`` of the others, each also logged as a warning."""
+    keep, skipped = [], []
+    for p in paths:
         try:
-            h, w = image_size(p)
+            h, w = verify_image(p)
         except ImageError as e:
+            skipped.append((os.path.basename(p), str(e)))
             logging.warning("Skipping unreadable image: %s", e)
-            bad += 1
             continue
         if min(h, w) < min_size:
-            logging.warning(
-                "Skipping %s: %dx%d is smaller than the %d-pixel patch.", p, h, w, min_size
-            )
-            small += 1
+            reason = f"{h}x{w} is smaller than the {min_size}-pixel minimum"
+            skipped.append((os.path.basename(p), reason))
+            logging.warning("Skipping %s: %s.", p, reason)
             continue
         keep.append(p)
-        idx.append(i)
-    if bad or small:
-        logging.warning(
-            "Dataset scan: %d usable, %d unreadable, %d smaller than the patch.",
-            len(keep),
-            bad,
-            small,
-        )
-    return keep, idx
+    if skipped:
+        logging.warning("Dataset scan: %d usable, %d skipped.", len(keep), len(skipped))
+    return keep, skipped
 
 
 def source_config(
@@ -187,7 +189,8 @@ def make_source(cfg, *, min_hr_size: int = 0, builtin_split: str = "train"):
         names = list(BUILTIN_TRAIN if builtin_split == "train" else BUILTIN_EVAL)
         imgs = [builtin_photo(n) for n in names]
         keep = [i for i, im in enumerate(imgs) if min(im.shape[:2]) >= min_hr_size]
-        source = ImageSource([names[i] for i in keep], [imgs[i] for i in keep])
+        small = [(n, "smaller than the minimum size") for i, n in enumerate(names) if i not in keep]
+        source = ImageSource([names[i] for i in keep], [imgs[i] for i in keep], skipped=small)
     elif kind == "folder":
         if not cfg.hr_dir:
             raise UserError(
@@ -197,7 +200,7 @@ def make_source(cfg, *, min_hr_size: int = 0, builtin_split: str = "train"):
             hr_paths = list_images(cfg.hr_dir)
         except ImageError as e:
             raise UserError(f"Dataset folder not found: {e} Check the hr_dir setting.") from e
-        hr_paths, _ = _scan_files(hr_paths, min_hr_size)
+        hr_paths, skipped = _scan_files(hr_paths, min_hr_size)
         lr_paths = None
         if cfg.get("lr_dir"):
             try:
@@ -213,9 +216,15 @@ def make_source(cfg, *, min_hr_size: int = 0, builtin_split: str = "train"):
                     cfg.lr_dir,
                     missing[0],
                 )
+                skipped += [(m, f"no LR partner in {cfg.lr_dir}") for m in missing]
             pairs = [(h, lr) for h, lr in pairs if lr is not None]
+            lr_ok, lr_skipped = _scan_files([lr for _, lr in pairs], 1)
+            lr_ok = set(lr_ok)
+            skipped += [(f"{name} (LR)", reason) for name, reason in lr_skipped]
+            pairs = [(h, lr) for h, lr in pairs if lr in lr_ok]
             hr_paths, lr_paths = [h for h, _ in pairs], [lr for _, lr in pairs]
-        source = ImageSource([os.path.basename(p) for p in hr_paths], hr_paths, lr_paths)
+        names = [os.path.basename(p) for p in hr_paths]
+        source = ImageSource(names, hr_paths, lr_paths, skipped=skipped)
     elif kind == "tfds":
         source = TfdsSource(cfg.tfds_name, cfg.tfds_split, cfg.get("tfds_data_dir"))
     else:
@@ -229,8 +238,50 @@ def make_source(cfg, *, min_hr_size: int = 0, builtin_split: str = "train"):
     max_images = cfg.get("max_images", 0)
     if max_images and len(source) > max_images and isinstance(source, ImageSource):
         lr = source.lr[:max_images] if source.lr is not None else None
-        source = ImageSource(source.names[:max_images], source.hr[:max_images], lr)
+        source = ImageSource(
+            source.names[:max_images], source.hr[:max_images], lr, skipped=source.skipped
+        )
     return source
+
+
+# The fields each data kind reads; a field of another kind set away from its default
+# would be ignored without a word (a user pointing the builtin demo at a folder).
+KIND_FIELDS = {
+    "builtin": {"kind", "max_images"},
+    "folder": {"kind", "hr_dir", "lr_dir", "max_images"},
+    "tfds": {"kind", "tfds_name", "tfds_split", "tfds_data_dir", "max_images"},
+}
+
+
+def check_source_config(cfg, where: str) -> None:
+    """Stop on a data block whose kind is unknown or that sets a field its kind does
+    not read; ``where`` is its config path, e.g. ``data.train``."""
+    kind = cfg.get("kind")
+    if kind not in KIND_FIELDS:
+        raise UserError(
+            f"{where}.kind={kind!r} is not a data kind; choose one of {sorted(KIND_FIELDS)}."
+        )
+    defaults = source_config().to_dict()
+    for field, value in cfg.items():
+        if field in KIND_FIELDS[kind] or value == defaults.get(field):
+            continue
+        readers = [k for k, fields in KIND_FIELDS.items() if field in fields]
+        fix = f"--config.{where}.kind={readers[0]}" if readers else f"remove {field}"
+        raise UserError(
+            f"{where}.{field}={value!r} is set, but {where}.kind is {kind!r}, which does not "
+            f"read it; add {fix} to use it, or drop the override."
+        )
+
+
+def describe(source, cfg) -> str:
+    """``folder /data/HR: 800 images (2 skipped)`` for the start-of-run log."""
+    where = {"builtin": "builtin photos", "folder": f"folder {cfg.get('hr_dir')}"}.get(
+        cfg.kind, f"TFDS {cfg.get('tfds_name')}:{cfg.get('tfds_split')}"
+    )
+    if cfg.kind == "folder" and cfg.get("lr_dir"):
+        where += f" (paired with {cfg.lr_dir})"
+    skipped = getattr(source, "skipped", [])
+    return f"{where}: {len(source)} images" + (f" ({len(skipped)} skipped)" if skipped else "")
 
 
 def _stem(path: str) -> str:

@@ -10,24 +10,53 @@ run would have seen.
 from __future__ import annotations
 
 import os
+import re
 
 import grain
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 
-from jaxsr.errors import UserError
+from jaxsr.errors import UserError, quiet_async_noise
 
 
 def checkpoint_dir(workdir: str) -> str:
     return os.path.join(os.path.abspath(workdir), "checkpoints")
 
 
+def _path_key(path) -> tuple[str, ...]:
+    """A tree path as plain names, the same for a TrainState and Orbax's metadata tree."""
+    return tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+
+
+def _shapes(tree) -> dict[tuple[str, ...], tuple]:
+    """``path -> (shape, dtype)``; typed PRNG keys as the raw uint32 data Orbax stores."""
+    out = {}
+    for path, v in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if jax.dtypes.issubdtype(v.dtype, jax.dtypes.prng_key):
+            v = jax.eval_shape(jax.random.key_data, v)
+        out[_path_key(path)] = (tuple(v.shape), str(v.dtype))
+    return out
+
+
 class Checkpointer:
-    """Thin wrapper over ``ocp.CheckpointManager`` (keep the newest ``keep`` steps)."""
+    """Thin wrapper over ``ocp.CheckpointManager`` (keep the newest ``keep`` steps).
+
+    Restoring falls back past checkpoints that cannot be read (e.g. written over by a
+    second run before workdir locking existed, or damaged on disk): each is named in a
+    warning and moved to ``WORKDIR/checkpoints_unreadable/`` so that the run can write
+    that step again. A checkpoint that reads but does not fit the state is a different
+    config, reported as such.
+    """
 
     def __init__(self, workdir: str, keep: int = 3):
-        self.manager = ocp.CheckpointManager(
-            checkpoint_dir(workdir),
+        self.directory = checkpoint_dir(workdir)
+        self.manager = self._manager(keep)
+        self._keep = keep
+
+    def _manager(self, keep: int):
+        return ocp.CheckpointManager(
+            self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
         )
 
@@ -38,26 +67,115 @@ class Checkpointer:
         args = {"state": ocp.args.StandardSave(state)}
         if data_iterator is not None:
             args["data"] = grain.checkpoint.CheckpointSave(data_iterator)
-        self.manager.save(step, args=ocp.args.Composite(**args), force=True)
-
-    def restore(self, state_template, data_iterator=None, step: int | None = None):
-        """Restore into the shapes/shardings of ``state_template``; returns the state."""
-        step = self.latest_step() if step is None else step
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_template)
-        args = {"state": ocp.args.StandardRestore(abstract)}
-        if data_iterator is not None:
-            args["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
         try:
-            restored = self.manager.restore(step, args=ocp.args.Composite(**args))
-        except (ValueError, KeyError) as e:
-            raise UserError(
-                f"The checkpoint at step {step} in {self.manager.directory} does not match this "
-                f"config (different model or optimizer?); use a new --workdir. ({str(e)[:300]})"
-            ) from e
-        return restored["state"]
+            self.manager.save(step, args=ocp.args.Composite(**args), force=True)
+        except Exception as e:
+            raise self._write_failure(e) from e
+
+    def _mismatch(self, step: int, template) -> list[str] | None:
+        """How the saved state differs from ``template``; ``None`` if unreadable."""
+        try:
+            saved = ocp.StandardCheckpointer().metadata(
+                os.path.join(self.directory, str(step), "state")
+            )
+            saved = _shapes(getattr(saved, "item_metadata", saved))
+        except Exception:  # any failure to read the metadata: unreadable
+            return None
+        if ("step",) not in saved:  # every TrainState has one: damaged metadata
+            return None
+        want = _shapes(template)
+        diff = [f"{'/'.join(k)} missing in the checkpoint" for k in want if k not in saved]
+        diff += [f"{'/'.join(k)} not in this config's state" for k in saved if k not in want]
+        diff += [
+            f"{'/'.join(k)}: checkpoint {saved[k][0]} {saved[k][1]}, config {want[k][0]} "
+            f"{want[k][1]}"
+            for k in want
+            if k in saved and saved[k] != want[k]
+        ]
+        return diff
+
+    def _state_reads(self, step: int, abstract) -> bool:
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+        try:
+            self.manager.restore(step, args=args)
+        except Exception:  # unreadable
+            return False
+        return True
+
+    def _set_aside(self, step: int) -> str:
+        """Move an unreadable step out of the manager's folder (never delete it)."""
+        aside = os.path.join(os.path.dirname(self.directory), "checkpoints_unreadable")
+        os.makedirs(aside, exist_ok=True)
+        target = os.path.join(aside, str(step))
+        n = 1
+        while os.path.exists(target):
+            target, n = os.path.join(aside, f"{step}.{n}"), n + 1
+        os.rename(os.path.join(self.directory, str(step)), target)
+        self.manager.close()
+        self.manager = self._manager(self._keep)
+        return target
+
+    def restore(self, state_template, data_iterator=None):
+        """Restore the newest readable checkpoint into the shapes/shardings of
+        ``state_template``; returns the state (``None`` if there is no checkpoint)."""
+        for step in sorted(self.manager.all_steps(), reverse=True):
+            abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_template)
+            args = {"state": ocp.args.StandardRestore(abstract)}
+            if data_iterator is not None:
+                args["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+            try:
+                return self.manager.restore(step, args=ocp.args.Composite(**args))["state"]
+            except Exception as e:  # classified below
+                quiet_async_noise()  # the failed read's coroutines complain at exit
+                error = f"{type(e).__name__}: {str(e).split('. See full')[0][:200]}"
+                mismatch = self._mismatch(step, state_template)
+            if mismatch:
+                raise UserError(
+                    f"The checkpoint at step {step} in {self.directory} was made with a "
+                    f"different config ({'; '.join(mismatch[:3])}); rerun with that run's "
+                    "config (its config.json) or use a new --workdir."
+                )
+            if (
+                mismatch is not None
+                and data_iterator is not None
+                and self._state_reads(step, abstract)
+            ):
+                raise UserError(
+                    f"The data pipeline's position saved at step {step} in {self.directory} "
+                    f"does not fit this data config ({error}); rerun with that run's data "
+                    "settings (its config.json) or use a new --workdir."
+                )
+            aside = self._set_aside(step)
+            logging.warning(
+                "The checkpoint at step %d cannot be read (%s); moved it to %s and trying the "
+                "one before.",
+                step,
+                error,
+                aside,
+            )
+        return None
 
     def wait(self) -> None:
-        self.manager.wait_until_finished()
+        """Block until the checkpoint in flight is on disk."""
+        try:
+            self.manager.wait_until_finished()
+        except Exception as e:
+            raise self._write_failure(e) from e
+
+    def _write_failure(self, e: Exception) -> Exception:
+        """An OS failure of the (asynchronous) writer as one sentence; others unchanged.
+        TensorStore reports ``errno`` inside a ValueError's text."""
+        found = re.search(r"os_error_code='?(\d+)", str(e))
+        if not isinstance(e, OSError) and not found:
+            return e
+        quiet_async_noise()
+        code = e.errno if isinstance(e, OSError) else int(found.group(1))
+        kept = self.manager.latest_step()
+        return UserError(
+            f"Could not write a checkpoint in {self.directory}: {os.strerror(code)}; the newest "
+            f"complete one ({'step ' + str(kept) if kept is not None else 'none yet'}) is kept. "
+            "Free some space or fix the folder's permissions, then rerun to resume."
+        )
 
     def close(self) -> None:
         self.manager.close()

@@ -4,16 +4,17 @@ Init or resume -> jitted, data-parallel, donated train steps -> periodic logging
 evaluation and checkpoints -> a final evaluation against bicubic. It knows only the
 task interface (``jaxsr.tasks``), never a model or a loss.
 
-Robustness: a NaN/inf step leaves the state unchanged (the step guards itself) and
-the loop stops at the next log or checkpoint boundary with a clear message, keeping
-the last good checkpoint; SIGTERM (TPU preemption, ``kill``) saves a checkpoint at
-the next step boundary and exits; rerunning the same command resumes exactly.
+Robustness: the config is validated before anything is written; the workdir is
+locked for one writer and a changed config must be asked for (``train.workdir``); a
+NaN/inf step leaves the state unchanged (the step guards itself) and the loop stops
+at the next log or checkpoint boundary with a clear message, keeping the last good
+checkpoint; SIGTERM (TPU preemption, ``kill``) saves a checkpoint at the next step
+boundary and raises :class:`~jaxsr.errors.Preempted`; rerunning the same command
+resumes exactly, from the newest readable checkpoint.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import time
 
@@ -26,25 +27,12 @@ from clu import metric_writers, periodic_actions
 
 from jaxsr import evaluate as evaluation
 from jaxsr.data.pipeline import eval_examples, train_dataset
-from jaxsr.errors import UserError
+from jaxsr.errors import Preempted, UserError
 from jaxsr.tasks import make_task
 from jaxsr.train import sharding
 from jaxsr.train.checkpoint import Checkpointer
-
-CONFIG_FILE = "config.json"
-
-
-def save_config(config, workdir: str) -> None:
-    path = os.path.join(workdir, CONFIG_FILE)
-    evaluation.write_json_atomic(path, json.loads(config.to_json_best_effort()))
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-    path = os.path.join(workdir, CONFIG_FILE)
-    if not os.path.isfile(path):
-        raise UserError(f"{workdir!r} is not a jaxsr workdir (no {CONFIG_FILE}); check the path.")
-    with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
+from jaxsr.train.validate import validate_config
+from jaxsr.train.workdir import Workdir, config_dict, flatten
 
 
 def compile_train_step(task, mesh, step_fn=None):
@@ -105,35 +93,55 @@ def _check_finite(history: list[dict], step: int, last_ckpt, workdir: str, lr: f
         )
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
-    """Train ``config`` in ``workdir`` (resuming if it holds a checkpoint); returns the state."""
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str, *, allow_config_change: bool = False
+):
+    """Train ``config`` in ``workdir`` (resuming if it holds a checkpoint); returns the state.
+
+    ``allow_config_change`` accepts a config that differs from the workdir's (the
+    change is recorded); without it such a rerun stops and lists the differences.
+    Raises :class:`~jaxsr.errors.Preempted` after saving when stopped by SIGTERM.
+    """
+    validate_config(config)
     sharding.maybe_initialize_distributed(config)
     mesh = sharding.make_mesh()
     sharding.check_batch_size(config.data.batch_size, mesh)
+    with Workdir(workdir, primary=jax.process_index() == 0) as wd:
+        checkpointer = Checkpointer(workdir, keep=config.keep_checkpoints)
+        fresh = checkpointer.latest_step() is None  # nothing to resume: any config will do
+        changes = wd.check_config(config, allow_change=allow_config_change or fresh)
+        try:
+            return _train(config, workdir, wd, checkpointer, changes, mesh)
+        finally:
+            checkpointer.close()
+
+
+def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, changes, mesh):
     task = make_task(config)
     train_ds = train_dataset(
         config, process_index=jax.process_index(), process_count=jax.process_count()
     )
     train_iter = iter(train_ds)
-    checkpointer = Checkpointer(workdir, keep=config.keep_checkpoints)
     state = init_state(task, config, mesh)
-    start = checkpointer.latest_step()
-    if start is not None:
-        state = checkpointer.restore(state, train_iter)
-        logging.info("Resumed from the checkpoint at step %d in %s.", start, workdir)
+    restored = checkpointer.restore(state, train_iter)
+    if restored is not None:
+        state = restored
     elif hasattr(task, "restore_pretrained"):  # e.g. ESRGAN's G from the PSNR stage
         state = task.restore_pretrained(state)
     start = int(jax.device_get(state.step))
+    if restored is not None:
+        logging.info("Resumed from the checkpoint at step %d in %s.", start, workdir)
     last_ckpt = start or None
-    if jax.process_index() == 0:  # only now: a config that cannot resume this workdir
-        save_config(config, workdir)  # must not overwrite the one that describes it
+    # Only now: a config that cannot resume this workdir must not overwrite the one
+    # that describes it.
+    wd.save_config(config, step=start, resumed=restored is not None, changes=changes)
 
     writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
     if start == 0:
         writer.write_hparams(
             {
                 k: v
-                for k, v in _flatten(config.to_dict()).items()
+                for k, v in flatten(config_dict(config)).items()
                 if isinstance(v, int | float | str)
             }
         )
@@ -230,10 +238,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                     checkpointer.save(step, state, train_iter)
                     last_ckpt = step
                 if stop:
-                    logging.warning(
-                        "Stopped by SIGTERM at step %d; rerun the command to resume.", step
-                    )
-                    return state
+                    raise Preempted(step)
     finally:
         # Whatever ends the loop (done, preempted, diverged), finish writing the
         # checkpoint in flight so the newest complete one is on disk.
@@ -246,7 +251,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     writer.flush()
     if jax.process_index() == 0:
         print_final_eval(results, config, step, getattr(task, "baseline_name", "bicubic"))
-    checkpointer.close()
     return state
 
 
@@ -266,13 +270,3 @@ def print_final_eval(results: dict, config, step: int, baseline: str = "bicubic"
     print(evaluation.format_blind_table({dataset: results}, f"{title}; model / {baseline} PSNR"))
     gains = {k: r["model"]["psnr"] - r["bicubic"]["psnr"] for k, r in results.items()}
     print(f"Model vs {baseline}: " + ", ".join(f"{k}: {g:+.2f} dB" for k, g in gains.items()))
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out

@@ -1,0 +1,48 @@
+"""Config values checked before a run writes anything.
+
+A value that cannot work (a batch of 0 images, a checkpoint every 0 steps, a data
+block whose kind ignores the folder the user set) stops the run with one sentence
+naming the field, before the workdir, its config or a checkpoint is touched.
+"""
+
+from __future__ import annotations
+
+from jaxsr.data.sources import check_source_config
+from jaxsr.errors import UserError
+
+# field -> smallest valid value
+_MINIMUM = {
+    "data.batch_size": 1,
+    "data.patch_size": 1,
+    "num_train_steps": 0,
+    "log_every": 1,
+    "checkpoint_every": 1,
+    "keep_checkpoints": 1,
+    "eval_every": 0,
+    "scale": 1,
+}
+
+
+def _get(config, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        if part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def validate_config(config) -> None:
+    """Raise :class:`UserError` for the first config value that cannot work."""
+    for field, minimum in _MINIMUM.items():
+        value = _get(config, field)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"--config.{field}={value!r} must be a whole number.")
+        if value < minimum:
+            raise UserError(f"--config.{field}={value} must be at least {minimum}.")
+    for split in ("train", "eval"):
+        block = _get(config, f"data.{split}")
+        if block is not None:
+            check_source_config(block, f"data.{split}")

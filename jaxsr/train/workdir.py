@@ -1,0 +1,161 @@
+"""The training workdir: one writer at a time, and the config that describes its run.
+
+* **One writer.** ``WORKDIR/.lock`` is held with ``flock`` for the whole run and names
+  the holder (pid, host, start time). The kernel drops the lock when its process dies,
+  however it dies, so a lock file left by a killed run is stale by construction and is
+  taken over with a note; a live holder makes a second run stop with one sentence.
+  (Object stores such as ``gs://`` have no locks: one writer there is the user's job.)
+* **Config.** ``config.json`` is the config in force. A rerun whose config differs from
+  it stops and lists the differing fields, unless the change is asked for
+  (``--allow_config_change``); an accepted change is appended to
+  ``config_history.json`` (step, field, old -> new), which also keeps the original.
+"""
+
+from __future__ import annotations
+
+import datetime
+import errno
+import fcntl
+import json
+import os
+import socket
+
+import ml_collections
+from absl import logging
+
+from jaxsr.errors import UserError
+from jaxsr.files import make_dirs, write_error, write_json_atomic
+
+CONFIG_FILE, HISTORY_FILE, LOCK_FILE = "config.json", "config_history.json", ".lock"
+
+# Fields that change how a run reports, not what it computes: accepted without asking
+# (and still recorded).
+OPERATIONAL_FIELDS = ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints")
+
+
+def is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def config_dict(config) -> dict:
+    """The config as plain JSON data (tuples become lists), as it is saved."""
+    return json.loads(config.to_json_best_effort())
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise UserError(f"{workdir!r} is not a jaxsr workdir (no {CONFIG_FILE}); check the path.")
+    with open(path) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """``{'a': {'b': 1}}`` -> ``{'a.b': 1}``."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_changes(old: dict, new: dict) -> dict[str, tuple]:
+    """``{dotted field: (old, new)}`` for every field that differs (missing = None)."""
+    a, b = flatten(old), flatten(new)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+class Workdir:
+    """Context manager: create and lock ``path`` (on the primary process), then
+    check and record the config. Raises :class:`UserError` for a path that is a
+    file, cannot be written, or is in use by another live run."""
+
+    def __init__(self, path: str, *, primary: bool = True):
+        self.path, self.primary = path, primary
+        self._fd = None
+
+    def __enter__(self):
+        if is_remote(self.path):
+            logging.warning("%s is remote: no lock; make sure only one run writes it.", self.path)
+            return self
+        make_dirs(self.path)
+        if self.primary:
+            self._lock()
+        return self
+
+    def __exit__(self, *exc):
+        if self._fd is not None:
+            os.close(self._fd)  # releases the flock; the file stays (removing it would race)
+            self._fd = None
+
+    def _lock(self) -> None:
+        path = os.path.join(self.path, LOCK_FILE)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise write_error(path, e) from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise write_error(path, e) from e
+            raise UserError(
+                f"{self.path} is in use by another jaxsr run ({holder}); wait for it to end or "
+                "stop it, or choose another --workdir."
+            ) from None
+        previous = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        if previous:
+            logging.info("Took over the lock of an ended run (%s).", previous)
+        now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {now}\n".encode(), 0)
+        self._fd = fd
+
+    def saved_config(self) -> dict | None:
+        path = os.path.join(self.path, CONFIG_FILE)
+        if is_remote(self.path) or not os.path.isfile(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+
+    def check_config(self, config, *, allow_change: bool) -> dict[str, tuple]:
+        """The changes from the saved config; stop unless they are operational or allowed."""
+        saved = self.saved_config()
+        if saved is None:
+            return {}
+        changes = config_changes(saved, config_dict(config))
+        asked = [k for k in changes if k not in OPERATIONAL_FIELDS]
+        if asked and not allow_change:
+            shown = "; ".join(f"{k}: {changes[k][0]!r} -> {changes[k][1]!r}" for k in asked[:8])
+            more = f" (and {len(asked) - 8} more)" if len(asked) > 8 else ""
+            raise UserError(
+                f"This config differs from the one {self.path} was trained with: {shown}{more}. "
+                "Rerun with the original settings to resume, add --allow_config_change to "
+                "continue with these (recorded in config_history.json), or use a new --workdir."
+            )
+        return changes
+
+    def save_config(self, config, *, step: int, resumed: bool, changes: dict) -> None:
+        """Write ``config.json`` (the config in force); a resumed run records ``changes``
+        at ``step`` (a fresh one has no history to keep)."""
+        if not self.primary or is_remote(self.path):
+            return
+        if resumed and changes:
+            path = os.path.join(self.path, HISTORY_FILE)
+            if os.path.isfile(path):
+                with open(path) as f:
+                    history = json.load(f)
+            else:
+                history = {"original": self.saved_config(), "changes": []}
+            fields = {k: {"old": old, "new": new} for k, (old, new) in changes.items()}
+            history["changes"].append({"step": step, "fields": fields})
+            write_json_atomic(path, history)
+            logging.warning(
+                "Config changed at step %d: %s (recorded in %s).", step, ", ".join(changes), path
+            )
+        if changes or not resumed or self.saved_config() is None:
+            write_json_atomic(os.path.join(self.path, CONFIG_FILE), config_dict(config))
