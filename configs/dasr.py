@@ -21,36 +21,22 @@ from __future__ import annotations
 
 import ml_collections
 
+from jaxsr.data.degradations import PAPER_ANISO_KERNELS
 from jaxsr.data.sources import source_config as data_source
+from jaxsr.recipes import (
+    adam_config,
+    data_config,
+    run_config,
+    schedule_config,
+    set_run_length,
+)
+from jaxsr.recipes import presets as parse_presets
 
 EPOCH = 970  # iterations per official epoch: 3450 images × 9 repeats // batch 32
 
 
-def schedule_config(**fields) -> ml_collections.ConfigDict:
-    """One learning-rate schedule block (see ``jaxsr/train/optim.py``)."""
-    s = ml_collections.ConfigDict()
-    s.schedule = "multistep"  # 'constant' | 'multistep' | 'step' | 'cosine' | 'cosine_restarts'
-    s.lr = 1e-4  # initial (peak) learning rate
-    s.milestones = ()  # 'multistep': steps (within the stage) where lr *= gamma
-    s.gamma = 0.5  # decay factor
-    s.step_size = 1  # 'step': decay period
-    s.warmup_steps = 0  # 'cosine' warm-up
-    s.decay_steps = 1  # 'cosine' length after warm-up
-    s.periods = (1,)  # 'cosine_restarts' periods
-    s.min_lr = 0.0  # floor of the cosine schedules
-    s.update(fields)
-    return s
-
-
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    presets = [a for a in (arg or "").split(",") if a]
-    c = ml_collections.ConfigDict()
-    c.task = "dasr"  # jaxsr.tasks entry
-    c.seed = 1  # model init, data order, crops and degradations (official: 1)
-    c.scale = 4  # SR factor: 2, 3 or 4
-    c.dtype = "float32"  # compute dtype; 'bfloat16' for mixed precision (params stay f32)
-    c.remat = False  # rematerialise each DAB in backprop to save activation memory
-    c.distributed = False  # call jax.distributed.initialize() (multi-host pods/clusters)
+    c = run_config("dasr", seed=1, scale=4)  # seed 1 as the official code; ×2, ×3 or ×4
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "dasr"  # jaxsr.models entry (BlindSR = encoder + DASR network)
@@ -80,12 +66,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.stages = ml_collections.ConfigDict()
     c.stages.encoder_steps = 100 * EPOCH  # stage 1: encoder only; then joint training
 
-    c.optim = ml_collections.ConfigDict()
-    c.optim.b1 = 0.9  # Adam beta1
-    c.optim.b2 = 0.999  # Adam beta2
-    c.optim.eps = 1e-8  # Adam epsilon
-    c.optim.weight_decay = 0.0  # L2 added to the gradient, 0 = off
-    c.optim.grad_clip = 0.0  # global-norm clip, 0 = off
+    c.optim = adam_config()  # one Adam per network; the lr follows the stage schedules
     # Stage 1 lr 1e-3 * 0.1^(epoch // 60): the drop comes at the start of epoch 60.
     c.optim.encoder = schedule_config(lr=1e-3, milestones=(59 * EPOCH,), gamma=0.1)
     # Stage 2 lr 1e-4 * 0.5^((epoch - 100) // 125): halved from epochs 225, 350, 475, 600.
@@ -93,16 +74,13 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         lr=1e-4, milestones=(124 * EPOCH, 249 * EPOCH, 374 * EPOCH, 499 * EPOCH), gamma=0.5
     )
 
-    c.data = ml_collections.ConfigDict()
-    c.data.train = data_source("folder", hr_dir="data/DF2K/HR")  # DIV2K 800 + Flickr2K 2650
-    c.data.eval = data_source("builtin")  # periodic / final evaluation set
-    c.data.patch_size = c.get_ref("scale") * 48  # HR patch side (LR patch 48)
-    c.data.num_patches = 2  # patches per image: query and key
-    c.data.batch_size = 32  # global batch of images (64 patches), split over devices
-    c.data.hflip = True  # random horizontal flips
-    c.data.rot = True  # random vertical flip + transpose
-    c.data.threads = 16  # grain reader threads per process
-    c.data.workers = 0  # grain worker processes (0 = read in the main process)
+    # DIV2K 800 + Flickr2K 2650; HR patch = scale × 48 (LR patch 48); batch 32 images.
+    c.data = data_config(
+        data_source("folder", hr_dir="data/DF2K/HR"),
+        patch_size=c.get_ref("scale") * 48,
+        batch_size=32,
+    )
+    c.data.num_patches = 2  # patches per image: query and key (64 patches per batch)
 
     c.eval_degradation = ml_collections.ConfigDict()
     c.eval_degradation.sigmas = ()  # isotropic widths; () = paper Table 2 for the scale
@@ -110,16 +88,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.eval_degradation.noises = (0.0,)  # noise levels, each combined with every kernel
     c.eval_degradation.seed = 0  # noise seed (the noise is random unless seeded)
 
-    c.num_train_steps = 600 * EPOCH  # total steps, both stages
-    c.log_every = 100  # train metrics period (steps)
-    c.eval_every = 25 * EPOCH  # evaluation period (steps); 0 = only at the end
-    c.checkpoint_every = EPOCH  # checkpoint period (steps)
-    c.keep_checkpoints = 3  # newest checkpoints kept
+    # 600 epochs over both stages.
+    set_run_length(c, 600 * EPOCH, eval_every=25 * EPOCH, checkpoint_every=EPOCH)
 
-    for preset in presets:
+    for preset in parse_presets(arg):
         if preset == "aniso":
-            from jaxsr.data.degradations import PAPER_ANISO_KERNELS
-
             c.degradation.mode = "aniso"
             c.degradation.noise = 25.0
             c.eval_degradation.aniso = PAPER_ANISO_KERNELS
@@ -141,8 +114,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
             c.optim.sr = schedule_config(
                 schedule="cosine", lr=1.5e-3, warmup_steps=50, decay_steps=3550, min_lr=1e-5
             )
-            c.num_train_steps = 4000
-            c.log_every, c.eval_every, c.checkpoint_every = 200, 0, 1000
+            set_run_length(c, 4000, log_every=200, checkpoint_every=1000)
         elif preset == "tiny":
             c.model.n_feats, c.model.n_groups, c.model.n_blocks = 8, 1, 1
             c.model.encoder_widths = (8, 8, 16, 16, 16, 16)
@@ -156,8 +128,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
             c.optim.encoder = schedule_config(lr=1e-3)
             c.optim.sr = schedule_config(lr=1e-3)
             c.eval_degradation.sigmas = (0.0, 2.0)
-            c.num_train_steps = 4
-            c.log_every, c.eval_every, c.checkpoint_every = 2, 0, 2
+            set_run_length(c, 4, log_every=2, checkpoint_every=2)
         elif preset.startswith("scale="):
             c.scale = int(preset.split("=", 1)[1])
         else:

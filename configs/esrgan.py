@@ -15,24 +15,24 @@ Presets (``--config=configs/esrgan.py:PRESET``):
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import sys
 
 import ml_collections
 
+try:
+    from configs import esrgan_psnr
+except ImportError:  # loaded by its path (jaxsr.main --config=...) from outside the repo root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from configs import esrgan_psnr
 
-def _psnr_config(arg: str) -> ml_collections.ConfigDict:
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "esrgan_psnr.py")
-    spec = importlib.util.spec_from_file_location("esrgan_psnr_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+from jaxsr.recipes import presets as parse_presets
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    presets = [a for a in (arg or "").split(",") if a]
+    presets = parse_presets(arg)
     # Same generator, data and bookkeeping fields as the PSNR stage, then the GAN parts.
-    c = _psnr_config(
+    c = esrgan_psnr.get_config(
         ",".join(p for p in presets if p in ("demo", "tiny") or p.startswith("scale="))
     )
     c.task = "esrgan"  # jaxsr.tasks entry: G + D adversarial training

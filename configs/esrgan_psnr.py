@@ -17,17 +17,11 @@ from __future__ import annotations
 import ml_collections
 
 from jaxsr.data.sources import source_config as data_source
+from jaxsr.recipes import adam_config, data_config, presets, run_config, set_run_length
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    presets = [a for a in (arg or "").split(",") if a]
-    c = ml_collections.ConfigDict()
-    c.task = "sr"  # jaxsr.tasks entry: supervised SR with pixel losses
-    c.seed = 0  # model init, data order and crops
-    c.scale = 4  # SR factor (RRDBNet: 1, 2 or 4)
-    c.dtype = "float32"  # compute dtype; 'bfloat16' for mixed precision (params stay f32)
-    c.remat = False  # rematerialise each RRDB in backprop to save activation memory
-    c.distributed = False  # call jax.distributed.initialize() (multi-host pods/clusters)
+    c = run_config("sr", seed=0, scale=4)  # task 'sr': supervised SR with pixel losses
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "rrdbnet"  # jaxsr.models entry
@@ -37,40 +31,26 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
     c.losses = ml_collections.ConfigDict({"l1": 1.0})  # name -> weight; omitted = off
 
-    c.optim = ml_collections.ConfigDict()
-    c.optim.lr = 2e-4  # initial learning rate
-    c.optim.b1 = 0.9  # Adam beta1
-    c.optim.b2 = 0.999  # Adam beta2 (paper; BasicSR uses 0.99)
-    c.optim.eps = 1e-8  # Adam epsilon
-    c.optim.weight_decay = 0.0  # L2 added to the gradient (PyTorch Adam), 0 = off
-    c.optim.schedule = "step"  # see jaxsr/train/optim.py
-    c.optim.step_size = 200_000  # 'step': halve every 2e5 steps (paper)
-    c.optim.gamma = 0.5  # decay factor
-    c.optim.milestones = (200_000, 400_000, 600_000, 800_000)  # 'multistep' boundaries
-    c.optim.warmup_steps = 0  # 'cosine' warm-up
-    c.optim.decay_steps = 1_000_000  # 'cosine' length after warm-up
-    c.optim.periods = (250_000, 250_000, 250_000, 250_000)  # 'cosine_restarts' (BasicSR)
-    c.optim.min_lr = 1e-7  # floor of the cosine schedules
-    c.optim.grad_clip = 0.0  # global-norm clip, 0 = off
+    c.optim = adam_config(
+        lr=2e-4,  # initial learning rate
+        schedule="step",  # see jaxsr/train/optim.py
+        step_size=200_000,  # 'step': halve every 2e5 steps (paper)
+        gamma=0.5,  # decay factor
+        milestones=(200_000, 400_000, 600_000, 800_000),  # 'multistep' boundaries
+        warmup_steps=0,  # 'cosine' warm-up
+        decay_steps=1_000_000,  # 'cosine' length after warm-up
+        periods=(250_000, 250_000, 250_000, 250_000),  # 'cosine_restarts' (BasicSR)
+        min_lr=1e-7,  # floor of the cosine schedules
+    )  # Adam beta2 0.999 as the paper (BasicSR uses 0.99)
     c.ema_decay = 0.0  # EMA of G weights (BasicSR: 0.999); 0 = off
 
-    c.data = ml_collections.ConfigDict()
-    c.data.train = data_source("folder", hr_dir="data/DF2K/HR")  # DIV2K 800 + Flickr2K 2650
-    c.data.eval = data_source("builtin")  # periodic / final evaluation set
-    c.data.patch_size = 128  # HR patch side (LR = patch / scale)
-    c.data.batch_size = 16  # global batch, split over all devices
-    c.data.hflip = True  # random horizontal flips
-    c.data.rot = True  # random vertical flip + transpose (BasicSR "rot")
-    c.data.threads = 16  # grain reader threads per process
-    c.data.workers = 0  # grain worker processes (0 = read in the main process)
+    # DIV2K 800 + Flickr2K 2650 HR images; evaluation on the builtin photos.
+    c.data = data_config(
+        data_source("folder", hr_dir="data/DF2K/HR"), patch_size=128, batch_size=16
+    )
+    set_run_length(c, 1_000_000, log_every=100, eval_every=5_000, checkpoint_every=5_000)
 
-    c.num_train_steps = 1_000_000  # total optimizer steps
-    c.log_every = 100  # train metrics period (steps)
-    c.eval_every = 5_000  # evaluation period (steps); 0 = only at the end
-    c.checkpoint_every = 5_000  # checkpoint period (steps)
-    c.keep_checkpoints = 3  # newest checkpoints kept
-
-    for preset in presets:
+    for preset in presets(arg):
         if preset == "demo":
             # About 7 minutes on a 2-core CPU: a narrow RRDBNet (one RRDB) on 64-pixel
             # patches of the builtin photos; a high lr with warm-up + cosine decay, Adam
@@ -82,8 +62,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
             c.optim.lr, c.optim.b2, c.optim.schedule = 2e-3, 0.99, "cosine"
             c.optim.warmup_steps, c.optim.decay_steps, c.optim.min_lr = 50, 4950, 1e-5
             c.ema_decay = 0.99
-            c.num_train_steps = 5000
-            c.log_every, c.eval_every, c.checkpoint_every = 250, 0, 1000
+            set_run_length(c, 5000, log_every=250, checkpoint_every=1000)
         elif preset == "tiny":
             c.model.num_feat, c.model.num_block, c.model.num_grow_ch = 8, 1, 4
             c.data.train = data_source("builtin")
@@ -91,8 +70,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
             c.data.patch_size, c.data.batch_size = 32, 8
             c.data.threads = 2
             c.optim.lr = 1e-3
-            c.num_train_steps = 4
-            c.log_every, c.eval_every, c.checkpoint_every = 2, 0, 2
+            set_run_length(c, 4, log_every=2, checkpoint_every=2)
         elif preset.startswith("scale="):
             c.scale = int(preset.split("=", 1)[1])
         else:

@@ -20,19 +20,21 @@ from __future__ import annotations
 import ml_collections
 
 from jaxsr.data.sources import source_config as data_source
+from jaxsr.recipes import (
+    adam_config,
+    data_config,
+    run_config,
+    schedule_config,
+    set_run_length,
+)
+from jaxsr.recipes import presets as parse_presets
 
 EPOCH = 6000  # SIDD: 320 images × 300 patches // batch 16
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    presets = [a for a in (arg or "").split(",") if a]
-    c = ml_collections.ConfigDict()
-    c.task = "restore"  # jaxsr.tasks entry: same-size restoration
-    c.seed = 0  # model init, data order, crops, synthetic noise
-    c.scale = 1  # output size / input size (MIRNet restores at the input size)
-    c.dtype = "float32"  # compute dtype; 'bfloat16' for mixed precision (params stay f32)
-    c.remat = False  # rematerialise each MRB in backprop to save activation memory
-    c.distributed = False  # call jax.distributed.initialize() (multi-host pods/clusters)
+    # Task 'restore': same-size restoration (scale 1: MIRNet restores at the input size).
+    c = run_config("restore", seed=0, scale=1)
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "mirnet"  # jaxsr.models entry
@@ -52,48 +54,34 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
     c.losses = ml_collections.ConfigDict({"charbonnier": 1.0})  # name -> weight
 
-    c.optim = ml_collections.ConfigDict()
-    c.optim.lr = 2e-4  # peak learning rate
-    c.optim.b1 = 0.9  # Adam beta1
-    c.optim.b2 = 0.999  # Adam beta2
-    c.optim.eps = 1e-8  # Adam epsilon
-    c.optim.weight_decay = 1e-8  # L2 added to the gradient (official)
-    c.optim.schedule = "cosine"  # warm-up then cosine (GradualWarmupScheduler + Cosine)
-    c.optim.warmup_steps = 3 * EPOCH  # 3 warm-up epochs
-    c.optim.decay_steps = 57 * EPOCH  # cosine over the remaining 57 epochs
-    c.optim.min_lr = 1e-6  # cosine floor
-    c.optim.milestones = ()  # 'multistep' boundaries (unused by 'cosine')
-    c.optim.step_size = 1  # 'step' period (unused by 'cosine')
-    c.optim.gamma = 0.5  # decay factor of 'multistep' / 'step'
-    c.optim.periods = (1,)  # 'cosine_restarts' periods (unused)
-    c.optim.grad_clip = 0.0  # global-norm clip, 0 = off
+    # Adam 2e-4, weight decay 1e-8 (official); 3 warm-up epochs, then cosine to 1e-6
+    # over the remaining 57 (GradualWarmupScheduler + CosineAnnealing).
+    c.optim = adam_config(
+        weight_decay=1e-8,
+        **schedule_config(
+            schedule="cosine",
+            lr=2e-4,
+            warmup_steps=3 * EPOCH,
+            decay_steps=57 * EPOCH,
+            min_lr=1e-6,
+        ),
+    )
     c.ema_decay = 0.0  # EMA of the weights, 0 = off (official: off)
     c.mixup_from_step = 5 * EPOCH  # MixUp of (input, target) pairs from epoch 6; -1 = off
 
-    c.data = ml_collections.ConfigDict()
-    c.data.train = data_source(
-        "folder", hr_dir="data/SIDD/train/groundtruth", lr_dir="data/SIDD/train/input"
+    c.data = data_config(
+        data_source("folder", hr_dir="data/SIDD/train/groundtruth", lr_dir="data/SIDD/train/input"),
+        data_source("folder", hr_dir="data/SIDD/val/groundtruth", lr_dir="data/SIDD/val/input"),
+        patch_size=128,
+        batch_size=16,
     )
-    c.data.eval = data_source(
-        "folder", hr_dir="data/SIDD/val/groundtruth", lr_dir="data/SIDD/val/input"
-    )
-    c.data.patch_size = 128  # training crop side
-    c.data.batch_size = 16  # global batch, split over all devices
-    c.data.hflip = True  # random horizontal flips
-    c.data.rot = True  # random vertical flip + transpose (with hflip: all 8 transforms)
-    c.data.threads = 16  # grain reader threads per process
-    c.data.workers = 0  # grain worker processes (0 = read in the main process)
 
     c.eval_rgb = True  # official protocol: PSNR/SSIM on RGB ...
     c.eval_crop_border = 0  # ... without a border crop
 
-    c.num_train_steps = 60 * EPOCH  # total steps
-    c.log_every = 100  # train metrics period (steps)
-    c.eval_every = EPOCH  # evaluation period (steps); 0 = only at the end
-    c.checkpoint_every = EPOCH // 2  # checkpoint period (steps)
-    c.keep_checkpoints = 3  # newest checkpoints kept
+    set_run_length(c, 60 * EPOCH, eval_every=EPOCH, checkpoint_every=EPOCH // 2)
 
-    for preset in presets:
+    for preset in parse_presets(arg):
         if preset == "denoise":
             pass  # the default recipe
         elif preset == "enhance":
@@ -120,8 +108,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
             c.data.patch_size, c.data.batch_size = 64, 8
             c.optim.lr, c.optim.warmup_steps, c.optim.decay_steps = 1e-3, 50, 1450
             c.mixup_from_step = -1
-            c.num_train_steps = 1500
-            c.log_every, c.eval_every, c.checkpoint_every = 250, 0, 500
+            set_run_length(c, 1500, log_every=250, checkpoint_every=500)
         elif preset == "tiny":
             c.model.n_feat, c.model.n_rrg, c.model.n_mrb = 8, 1, 1
             c.restoration.kind = "noise"
@@ -131,8 +118,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
             c.data.threads = 2
             c.optim.lr, c.optim.warmup_steps, c.optim.decay_steps = 1e-3, 1, 3
             c.mixup_from_step = 2
-            c.num_train_steps = 4
-            c.log_every, c.eval_every, c.checkpoint_every = 2, 0, 2
+            set_run_length(c, 4, log_every=2, checkpoint_every=2)
         else:
             raise ValueError(
                 f"Unknown preset {preset!r}; choose from denoise, enhance, sr, demo, tiny."

@@ -38,6 +38,13 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from jaxsr.data.degradations import FixedDegradation  # noqa: E402
+from jaxsr.models import build_model  # noqa: E402
+from jaxsr.ops.tiling import tiled_apply  # noqa: E402
+from jaxsr.tasks import make_task, model_spec  # noqa: E402
+from jaxsr.train import sharding  # noqa: E402
+from jaxsr.train.loop import compile_train_step, init_state  # noqa: E402
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config file[:preset].")
 _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per framework (after warm-up).")
 _TORCH = flags.DEFINE_bool("torch", True, "Also time the PyTorch reference.")
@@ -75,10 +82,6 @@ def _device_peak() -> int | None:
 
 
 def bench_jaxsr_train(config, steps: int) -> dict:
-    from jaxsr.tasks import make_task
-    from jaxsr.train import sharding
-    from jaxsr.train.loop import compile_train_step, init_state
-
     mesh = sharding.make_mesh()
     sharding.check_batch_size(config.data.batch_size, mesh)
     task = make_task(config)
@@ -87,7 +90,7 @@ def bench_jaxsr_train(config, steps: int) -> dict:
     state = init_state(task, config, mesh)
     consts = sharding.put_replicated(task.constants(), mesh)
     # A staged task (DASR) is timed in its last, most expensive stage.
-    step_fn = task.train_steps()[-1][1] if hasattr(task, "train_steps") else None
+    step_fn = task.phases()[-1][1]
     step = compile_train_step(task, mesh, step_fn)
     t0 = time.perf_counter()
     compiled = step.lower(state, batch, consts).compile()
@@ -126,8 +129,6 @@ def bench_jaxsr_train(config, steps: int) -> dict:
 
 def bench_host_degradation(config, task, mesh, step, holder, host_batch, consts, steps) -> dict:
     """The DASR step fed with LR made on the host (numpy/scipy, one kernel per image)."""
-    from jaxsr.data.degradations import FixedDegradation
-    from jaxsr.train import sharding
 
     d = config.degradation
     rng = np.random.default_rng(0)
@@ -163,7 +164,7 @@ def bench_host_degradation(config, task, mesh, step, holder, host_batch, consts,
 def bench_torch_train(config, steps: int) -> dict:
     import torch
 
-    from jaxsr.torch_reference import (
+    from benchmarks.torch_reference import (
         DASRTrainStepTorch,
         MIRNetTorch,
         RRDBNetTorch,
@@ -262,11 +263,7 @@ def _inference_image(size: int) -> np.ndarray:
 
 
 def bench_jaxsr_infer(config, size: int, tile: int) -> dict:
-    from jaxsr.models import build_model
-    from jaxsr.ops.tiling import tiled_apply
-    from jaxsr.saved_model import model_kwargs_from_config
-
-    name, kwargs = model_kwargs_from_config(config)
+    name, kwargs = model_spec(config)
     model = build_model(name, dtype=jnp.dtype(config.dtype), **kwargs)
     variables = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
     apply = jax.jit(model.apply)
@@ -295,8 +292,7 @@ def bench_jaxsr_infer(config, size: int, tile: int) -> dict:
 def bench_torch_infer(config, size: int, tile: int) -> dict:
     import torch
 
-    from jaxsr.ops.tiling import tiled_apply
-    from jaxsr.torch_reference import (
+    from benchmarks.torch_reference import (
         DASRTorch,
         DegradationEncoderTorch,
         MIRNetTorch,
@@ -354,9 +350,12 @@ def main(argv):
         try:
             tr = bench_torch_train(config, steps)
             rows.append((f"PyTorch {tr.get('version', '')} ({tr.get('threads', '?')} thr)", tr))
-        except ImportError:
+        except ImportError as e:
             torch_ok = False
-            print("PyTorch is not installed (pip install -e '.[test]'); its column is skipped.")
+            print(
+                f"The PyTorch column is skipped ({e}): it needs torch (pip install -e '.[test]') "
+                "and the repository's benchmarks/ folder (run from the repository root)."
+            )
     print(
         f"\nTrain step ({steps} timed steps after warm-up; FLOPs/step by XLA = "
         f"{jx['flops'] / 1e9:,.1f} GFLOP)"

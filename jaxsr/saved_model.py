@@ -25,6 +25,9 @@ from jaxsr.convert.common import nest
 from jaxsr.errors import UserError
 from jaxsr.files import atomic_dir
 from jaxsr.models import build_model
+from jaxsr.tasks import TASKS, model_spec
+from jaxsr.train.checkpoint import restore_raw_state
+from jaxsr.train.workdir import CONFIG_FILE, load_config
 
 MODEL_FILE, VARIABLES_FILE = "model.json", "variables.npz"
 
@@ -109,14 +112,6 @@ def save_model(
         np.savez(os.path.join(tmp, VARIABLES_FILE), **_flatten(jax.device_get(variables)))
 
 
-def model_kwargs_from_config(config) -> tuple[str, dict]:
-    """The generator's registry name and kwargs in a training config (compute dtype aside)."""
-    kwargs = dict(config.model)
-    name = kwargs.pop("name")
-    kwargs["scale"] = config.scale
-    return name, kwargs
-
-
 def load_model_description(path: str) -> tuple[str, dict, dict]:
     """``(model name, constructor kwargs, variables)`` of a model dir or training workdir."""
     if os.path.isfile(os.path.join(path, MODEL_FILE)):
@@ -125,15 +120,13 @@ def load_model_description(path: str) -> tuple[str, dict, dict]:
         with np.load(os.path.join(path, VARIABLES_FILE)) as f:
             variables = _unflatten(dict(f))
         return desc["model"], desc["kwargs"], variables
-    if os.path.isfile(os.path.join(path, "config.json")):
-        from jaxsr.tasks import TASKS
-        from jaxsr.train.checkpoint import restore_raw_state
-        from jaxsr.train.workdir import load_config
-
+    if os.path.isfile(os.path.join(path, CONFIG_FILE)):
         config = load_config(path)
-        name, kwargs = model_kwargs_from_config(config)
-        raw = restore_raw_state(path)
-        return name, kwargs, TASKS[config.task].model_variables(raw)
+        if config.get("task") not in TASKS:
+            raise UserError(f"{path}: config.json names no known task ({config.get('task')!r}).")
+        task = TASKS[config.task]
+        name, kwargs = model_spec(config)
+        return name, kwargs, task.model_variables(restore_raw_state(path))
     raise UserError(
         f"{path!r} is neither a jaxsr model directory ({MODEL_FILE}) nor a training workdir "
         "(config.json); train one with jaxsr.main or import weights with jaxsr.convert."

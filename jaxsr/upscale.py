@@ -2,7 +2,7 @@
 
     python -m jaxsr.upscale --model=DIR --input=FILE_OR_DIR --output=DIR
 
-Options: ``--tile=512`` (LR pixels per tile side; 0 = whole image), ``--tile-overlap=32``,
+Options: ``--tile=512`` (LR pixels per tile side; 0 = whole image), ``--tile_overlap=32``,
 ``--batch=4`` (tiles per device call), ``--dtype=bfloat16`` (mixed precision).
 
 Any size works: the image is processed in overlapping tiles (``jaxsr.ops.tiling``), so
@@ -27,10 +27,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsr.cli_flags import add_flag
 from jaxsr.data.images import IMAGE_EXTENSIONS, ImageError, Picture, read_image, write_image
 from jaxsr.errors import UserError, cli
+from jaxsr.ops.ensemble import self_ensemble
 from jaxsr.ops.imresize import imresize
 from jaxsr.ops.tiling import tile_windows, tiled_apply
+from jaxsr.saved_model import load_model
 
 
 def _progress_bar(total: int, desc: str):
@@ -96,9 +99,6 @@ def drop_own_outputs(files: list[str], out_dir: str, scale: int) -> tuple[list[s
 
 
 def make_apply(model_path: str, dtype: str, ensemble: bool = False):
-    from jaxsr.ops.ensemble import self_ensemble
-    from jaxsr.saved_model import load_model
-
     module, variables = load_model(model_path)
     if dtype != "float32":
         if not hasattr(module, "dtype"):
@@ -134,21 +134,18 @@ def main(argv=None) -> int:
     p.add_argument(
         "--tile", type=int, default=512, help="tile side in input pixels (0: whole image)"
     )
-    p.add_argument("--tile-overlap", "--tile_overlap", dest="overlap", type=int, default=32)
+    add_flag(p, "--tile_overlap", type=int, default=32, help="overlap of tiles in input pixels")
     p.add_argument("--batch", type=int, default=4, help="tiles per device call")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    p.add_argument(
-        "--self-ensemble",
-        dest="ensemble",
-        action="store_true",
-        help="average over the 8 flips/rotations (8x slower)",
-    )
+    add_flag(p, "--self_ensemble", action="store_true", help="average over the 8 flips/rotations")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     args = p.parse_args(argv)
-    if args.tile and args.overlap >= args.tile:
-        raise UserError(f"--tile-overlap={args.overlap} must be smaller than --tile={args.tile}.")
+    if args.tile and args.tile_overlap >= args.tile:
+        raise UserError(
+            f"--tile-overlap={args.tile_overlap} must be smaller than --tile={args.tile}."
+        )
     files = _input_files(args.input)
-    apply_fn, scale = make_apply(args.model, args.dtype, args.ensemble)
+    apply_fn, scale = make_apply(args.model, args.dtype, args.self_ensemble)
     files, earlier = drop_own_outputs(files, args.output, scale)
     if earlier:
         print(f"Not taken as inputs: {len(earlier)} earlier outputs ({earlier[0]}, ...).")
@@ -167,7 +164,7 @@ def main(argv=None) -> int:
                 pic,
                 scale=scale,
                 tile=args.tile,
-                overlap=args.overlap,
+                overlap=args.tile_overlap,
                 batch=args.batch,
                 desc=f"[{i}/{len(files)}] {os.path.basename(path)}",
             )

@@ -20,14 +20,9 @@ def n_devices():
 
 def recipe_config(recipe: str, preset: str = "tiny", **overrides):
     """``configs/<recipe>.py`` at ``preset`` with dotted overrides applied."""
-    import importlib.util
-    import pathlib
+    import configs
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "configs" / f"{recipe}.py"
-    spec = importlib.util.spec_from_file_location(f"{recipe}_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(preset)
+    config = configs.load(recipe, preset)
     for key, value in overrides.items():
         node = config
         *parents, leaf = key.split(".")
@@ -40,3 +35,14 @@ def recipe_config(recipe: str, preset: str = "tiny", **overrides):
 def tiny_config(**overrides):
     """The esrgan_psnr ``tiny`` preset with dotted overrides applied."""
     return recipe_config("esrgan_psnr", "tiny", **overrides)
+
+
+@pytest.fixture(scope="session")
+def trained_workdir(tmp_path_factory):
+    """``(workdir, params)`` of one tiny ESRGAN-PSNR run, shared by the tests that only
+    read it (each xdist worker trains it once, when first asked for)."""
+    from jaxsr.train.loop import train_and_evaluate
+
+    workdir = str(tmp_path_factory.mktemp("trained") / "w")
+    state = train_and_evaluate(tiny_config(), workdir)
+    return workdir, jax.device_get(state.params)

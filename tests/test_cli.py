@@ -7,14 +7,12 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import tiny_config
 from PIL import Image
 
 from jaxsr import evaluate
 from jaxsr.data import builtin_photo
 from jaxsr.metrics import psnr, ssim
 from jaxsr.ops import imresize, imresize_uint8
-from jaxsr.train.loop import train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,13 +45,11 @@ def test_bicubic_evaluation_follows_the_protocol(hr_folder, tmp_path, capsys):
     assert "bicubic PSNR/SSIM" in table and os.path.basename(hr_folder) in table
 
 
-def test_evaluate_a_trained_workdir(hr_folder, tmp_path):
-    workdir = str(tmp_path / "w")
-    train_and_evaluate(tiny_config(), workdir)
+@pytest.mark.slow
+def test_evaluate_a_trained_workdir(hr_folder, tmp_path, trained_workdir):
+    workdir, _ = trained_workdir
     out = tmp_path / "m.json"
-    assert (
-        evaluate.main([f"--workdir={workdir}", f"--data=builtin,{hr_folder}", f"--out={out}"]) == 0
-    )
+    assert evaluate.main([f"--model={workdir}", f"--data=builtin,{hr_folder}", f"--out={out}"]) == 0
     result = json.loads(out.read_text())
     assert set(result["datasets"]) == {"builtin", os.path.basename(hr_folder)}
     for r in result["datasets"].values():
@@ -63,11 +59,12 @@ def test_evaluate_a_trained_workdir(hr_folder, tmp_path):
 def test_evaluate_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert evaluate.main(["--model=bicubic", f"--data={tmp_path / 'nope'}"]) == 2
     assert "neither 'builtin' nor an existing folder" in capsys.readouterr().err
-    assert evaluate.main([f"--workdir={tmp_path}"]) == 2
+    assert evaluate.main([f"--model={tmp_path}"]) == 2
     assert "neither a jaxsr model directory" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("config", ["esrgan_psnr.py:tiny", "esrgan.py:tiny"])
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["esrgan.py:tiny"])  # the G+D+VGG step: the widest path
 def test_benchmark_reports_both_frameworks(config):
     pytest.importorskip("torch")
     env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}

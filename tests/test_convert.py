@@ -165,7 +165,8 @@ def vgg19_features_torch():
 def test_vgg19_features_match_torch_before_and_after_relu(tmp_path):
     import jax.numpy as jnp
 
-    from jaxsr.models.vgg import LAYER_INDEX, VGG19Features, load_vgg19_params
+    from jaxsr.convert.vgg import load_vgg19_params
+    from jaxsr.models.vgg import LAYER_INDEX, VGG19Features
 
     torch.manual_seed(0)
     feats = vgg19_features_torch().eval()
@@ -191,7 +192,7 @@ def test_vgg19_features_match_torch_before_and_after_relu(tmp_path):
 
 
 def test_vgg_weights_missing_or_wrong_are_clear_errors(tmp_path):
-    from jaxsr.models.vgg import load_vgg19_params
+    from jaxsr.convert.vgg import load_vgg19_params
 
     with pytest.raises(UserError, match="VGG19 weights not found.*vgg19-dcbb9e9d.pth"):
         load_vgg19_params(str(tmp_path / "nope.pth"))

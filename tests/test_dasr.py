@@ -11,8 +11,10 @@ import torch
 from conftest import recipe_config
 from dasr_torch import DASR as TorchDASR
 from dasr_torch import BlindSR as TorchBlindSR
+from PIL import Image
 
 from jaxsr.convert.__main__ import convert
+from jaxsr.data import builtin_photo
 from jaxsr.data import degradations as deg
 from jaxsr.errors import UserError
 from jaxsr.losses.contrastive import enqueue, l2_normalize
@@ -255,7 +257,7 @@ def _batch(task, n=8, seed=0):
 
 def _run(task, config, mesh, n_steps, record=None):
     state = init_state(task, config, mesh)
-    steps = {first: compile_train_step(task, mesh, fn) for first, fn in task.train_steps()}
+    steps = {first: compile_train_step(task, mesh, fn) for first, fn in task.phases()}
     metrics = []
     for i in range(n_steps):
         fn = steps[max(f for f in steps if f <= i)]
@@ -284,6 +286,7 @@ def _expected_keys(task, pre_state, batch):
     return key_params, np.asarray(l2_normalize(out))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_dev", [1, 8])
 def test_queue_holds_the_last_keys_in_order_and_momentum_is_exact(n_dev, n_devices):
     config = _dasr_tiny(**{"moco.queue_size": 16})
@@ -304,6 +307,7 @@ def test_queue_holds_the_last_keys_in_order_and_momentum_is_exact(n_dev, n_devic
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_sharded_dasr_step_equals_single_device_step(n_devices):
     config = _dasr_tiny()
     task = make_task(config)
@@ -322,6 +326,7 @@ def test_sharded_dasr_step_equals_single_device_step(n_devices):
     assert [float(m["loss"]) for m in m1] == pytest.approx([float(m["loss"]) for m in m8], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_stage_one_leaves_the_sr_network_and_its_adam_state_untouched():
     config = _dasr_tiny()  # encoder_steps = 2
     task = make_task(config)
@@ -363,6 +368,7 @@ def test_queue_size_must_be_a_multiple_of_the_batch():
 # -- end to end ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tiny_dasr_trains_resumes_and_evaluates(tmp_path, capsys):
     from jaxsr.evaluate import main as evaluate_main
 
@@ -379,16 +385,19 @@ def test_tiny_dasr_trains_resumes_and_evaluates(tmp_path, capsys):
     plot = str(tmp_path / "emb.png")
     assert (
         evaluate_main(
-            [f"--workdir={workdir}", "--sigmas=0,1.2", "--noise=0,5", f"--embedding-plot={plot}"]
+            [f"--model={workdir}", "--sigmas=0,1.2", "--noise=0,5", f"--embedding_plot={plot}"]
         )
         == 0
     )
     out = capsys.readouterr().out
     assert "σ=1.2 noise=5" in out and "nearest-centroid accuracy" in out
     assert os.path.getsize(plot) > 0
-    assert evaluate_main([f"--workdir={workdir}", "--aniso=2/0.2/0,table3"]) == 0
+    small = tmp_path / "set"
+    small.mkdir()
+    Image.fromarray(builtin_photo("coffee")[:48, :64]).save(small / "a.png")
+    assert evaluate_main([f"--model={workdir}", "--aniso=2/0.2/0,table3", f"--data={small}"]) == 0
     capsys.readouterr()
-    assert evaluate_main([f"--workdir={workdir}", "--aniso=2/0.2"]) == 2
+    assert evaluate_main([f"--model={workdir}", "--aniso=2/0.2"]) == 2
     assert "expected lambda1/lambda2/theta_degrees" in capsys.readouterr().err
 
 

@@ -134,6 +134,7 @@ def test_convert_refuses_a_folder_that_is_not_a_model_and_keeps_its_files(tmp_pa
     assert src.exists() and snapshot(precious) == before
 
 
+@pytest.mark.slow
 def test_out_dot_is_refused_and_the_current_folder_kept(tmp_path, rrdb_pth):
     src, _ = rrdb_pth
     here = tmp_path / "here"
@@ -223,6 +224,7 @@ def test_a_file_damaged_after_the_scan_is_an_error_not_its_neighbour(eval_folder
 # 3. one writer per workdir; an unreadable checkpoint is not a "different config" ---
 
 
+@pytest.mark.slow
 def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tmp_path):
     workdir = str(tmp_path / "w")
     with Workdir(workdir), pytest.raises(UserError, match=r"in use by another jaxsr run \(pid"):
@@ -235,6 +237,7 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tmp_path):
     assert Checkpointer(workdir).latest_step() == 2
 
 
+@pytest.mark.slow
 def test_an_unreadable_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
     config = tiny_config(num_train_steps=4, checkpoint_every=2)
     straight = train_and_evaluate(config, str(tmp_path / "a"))
@@ -252,6 +255,7 @@ def test_an_unreadable_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
     assert Checkpointer(workdir).latest_step() == 4
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_model_is_called_a_different_config(tmp_path):
     workdir = str(tmp_path / "w")
     train_and_evaluate(tiny_config(num_train_steps=2), workdir)
@@ -271,6 +275,7 @@ def test_a_checkpoint_of_another_model_is_called_a_different_config(tmp_path):
 # 4. a changed config on resume must be asked for, and is recorded ------------------
 
 
+@pytest.mark.slow
 def test_a_changed_config_on_resume_stops_and_an_accepted_one_is_recorded(tmp_path):
     workdir = str(tmp_path / "w")
     train_and_evaluate(tiny_config(num_train_steps=2), workdir)
@@ -335,6 +340,7 @@ def test_upscale_keeps_existing_outputs_and_skips_its_own(tmp_path):
 # 7. one sentence, not a traceback; nothing half-written -----------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "override,expect",
     [
@@ -430,6 +436,7 @@ def test_a_folder_set_on_a_builtin_data_block_is_an_error(tmp_path):
     assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.slow
 def test_the_run_logs_what_it_trains_and_evaluates_on(tmp_path, caplog):
     caplog.set_level("INFO")
     train_and_evaluate(tiny_config(num_train_steps=1, checkpoint_every=1), str(tmp_path))

@@ -118,6 +118,7 @@ def test_self_ensemble_inverts_every_transform():
     np.testing.assert_allclose(self_ensemble(up)(None, x), up(None, x))
 
 
+@pytest.mark.slow
 def test_tiny_denoiser_trains_evaluates_and_restores_files(tmp_path, capsys):
     from conftest import recipe_config
 
@@ -130,14 +131,19 @@ def test_tiny_denoiser_trains_evaluates_and_restores_files(tmp_path, capsys):
     train_and_evaluate(recipe_config("mirnet", "tiny"), workdir)
     out = capsys.readouterr().out
     assert "PSNR/SSIM on RGB, border 0" in out and "Model vs input: noise σ=25" in out
+    small = tmp_path / "set"
+    write_image(
+        str(small / "a.png"), np.random.default_rng(1).integers(0, 256, (32, 40, 3), np.uint8)
+    )
     assert (
         evaluate_main(
             [
-                f"--workdir={workdir}",
-                "--noise-sigma=25",
+                f"--model={workdir}",
+                f"--data={small}",
+                "--noise_sigma=25",
                 "--rgb",
                 "--crop_border=0",
-                "--self-ensemble",
+                "--self_ensemble",
             ]
         )
         == 0
@@ -152,7 +158,7 @@ def test_tiny_denoiser_trains_evaluates_and_restores_files(tmp_path, capsys):
                 f"--input={tmp_path / 'in'}",
                 f"--output={tmp_path / 'out'}",
                 "--tile=16",
-                "--tile-overlap=4",
+                "--tile_overlap=4",
             ]
         )
         == 0
@@ -172,7 +178,7 @@ def test_restoration_config_errors_are_clear():
 
 
 def test_sr_input_is_degraded_everywhere_and_keeps_the_size():
-    from jaxsr.tasks.restore import UpsampledLR
+    from jaxsr.eval.protocols import UpsampledLR
 
     hr = np.random.default_rng(0).integers(0, 256, (30, 27, 3), dtype=np.uint8)
     lq = UpsampledLR(4).apply(hr, scale=1)

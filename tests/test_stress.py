@@ -80,7 +80,7 @@ def test_random_sigkills_then_resume_end_bit_identical(tmp_path):
     workdir = str(tmp_path / "killed")
     rng = random.Random(0)
     kills = mid_save = 0
-    for i in range(4):
+    for i in range(3):
         proc = start(workdir)
         wait_for_step(workdir, proc)
         if i % 2:  # at a random moment
@@ -92,7 +92,7 @@ def test_random_sigkills_then_resume_end_bit_identical(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills += 1
-    assert kills >= 3 and mid_save >= 1, (kills, mid_save)
+    assert kills >= 2 and mid_save >= 1, (kills, mid_save)
     code, out = finish(start(workdir))
     assert code == 0, out[-3000:]
     assert "Resumed from the checkpoint" in out

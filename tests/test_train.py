@@ -40,6 +40,7 @@ def test_batch_not_divisible_by_devices_is_clear(tmp_path, n_devices):
         train_and_evaluate(config, str(tmp_path))
 
 
+@pytest.mark.slow
 def test_sharded_step_equals_single_device_step(n_devices):
     config = tiny_config()
     task = make_task(config)
@@ -58,6 +59,7 @@ def test_sharded_step_equals_single_device_step(n_devices):
     assert m1["loss"] == pytest.approx(m8["loss"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_loss_decreases_on_a_fixed_batch():
     config = tiny_config(**{"optim.lr": 2e-3})
     task = make_task(config)
@@ -72,6 +74,7 @@ def test_loss_decreases_on_a_fixed_batch():
     assert losses[-1] < 0.5 * losses[0], losses
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_params_as_an_uninterrupted_run(tmp_path):
     overrides = {"num_train_steps": 6, "checkpoint_every": 2, "ema_decay": 0.9}
     straight = train_and_evaluate(tiny_config(**overrides), str(tmp_path / "a"))
@@ -90,6 +93,7 @@ def test_resume_gives_the_same_params_as_an_uninterrupted_run(tmp_path):
     params_close(straight.opt_state, resumed.opt_state, atol=0)
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path):
     # lr jumps to 1e27 after step 2: step 3 blows the weights up, step 4's loss is inf/NaN.
     config = tiny_config(
@@ -123,6 +127,7 @@ def _run_main(args, **kw):
     )
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_the_rerun_resumes(tmp_path):
     workdir = str(tmp_path / "w")
     args = [
@@ -154,6 +159,7 @@ def test_sigterm_saves_a_checkpoint_and_the_rerun_resumes(tmp_path):
     assert Checkpointer(workdir).latest_step() == step + 2
 
 
+@pytest.mark.slow
 def test_unknown_config_key_and_bad_values_are_one_line_errors(tmp_path):
     for arg, expect in [
         ("--config.data.bach_size=3", "unknown config field 'bach_size'"),
@@ -165,6 +171,7 @@ def test_unknown_config_key_and_bad_values_are_one_line_errors(tmp_path):
         assert expect in out and "Traceback" not in out
 
 
+@pytest.mark.slow
 def test_bf16_and_remat_options_train():
     config = tiny_config(**{"dtype": "bfloat16", "remat": True})
     task = make_task(config)

@@ -59,7 +59,7 @@ def test_upscale_cli_handles_gray_rgba_16bit_jpeg_and_skips_bad_files(model_dir,
     (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     out = tmp_path / "out"
     code = upscale_main(
-        [f"--model={d}", f"--input={src}", f"--output={out}", "--tile=16", "--tile-overlap=4"]
+        [f"--model={d}", f"--input={src}", f"--output={out}", "--tile=16", "--tile_overlap=4"]
     )
     assert code == 1  # one file failed, the rest were written
     assert "broken.png" in capsys.readouterr().err

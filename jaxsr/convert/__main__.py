@@ -25,9 +25,9 @@ from jaxsr.convert.dasr import dasr_config, dasr_variables, is_dasr
 from jaxsr.convert.mirnet import is_mirnet, mirnet_config, mirnet_params
 from jaxsr.convert.rrdbnet import is_rrdbnet, rrdbnet_config, rrdbnet_params
 from jaxsr.convert.torch_pickle import flat_state_dict, load_torch
+from jaxsr.convert.vgg import vgg19_params_from_torch
 from jaxsr.errors import UserError, cli
 from jaxsr.files import atomic_path
-from jaxsr.models.vgg import vgg19_params_from_torch
 from jaxsr.saved_model import check_output, save_model
 
 

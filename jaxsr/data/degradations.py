@@ -239,6 +239,17 @@ def add_noise_and_quantize(x: jax.Array, noise_sigma, rng: jax.Array) -> jax.Arr
     return jnp.clip(jnp.round(x), 0.0, 255.0)
 
 
+def add_noise(rng, clean, sigma, poisson_peak: float = 0.0):
+    """Noisy version of ``clean`` (0–255 floats): Poisson (``peak`` photons at white) then
+    Gaussian ``sigma``, rounded and clipped to [0, 255]."""
+    k_p, k_g = jax.random.split(rng)
+    x = clean
+    if poisson_peak > 0:
+        x = jax.random.poisson(k_p, clean / 255.0 * poisson_peak).astype(clean.dtype)
+        x = x * (255.0 / poisson_peak)
+    return add_noise_and_quantize(x, sigma, k_g)
+
+
 def random_degrade(
     rng: jax.Array, hr: jax.Array, cfg: DegradationConfig
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -263,6 +274,13 @@ def random_degrade(
 # -- fixed degradations for evaluation (host, numpy) --------------------------------------
 
 
+def ascii_tag(label: str) -> str:
+    """ASCII form of a protocol label, for metric names (``σ=1.2`` -> ``sigma=1.2``)."""
+    for a, b in (("σ", "sigma"), ("λ", "lambda"), ("θ", "theta"), ("°", ""), (" ", "_")):
+        label = label.replace(a, b)
+    return label
+
+
 @dataclasses.dataclass(frozen=True)
 class FixedDegradation:
     """One evaluation setting: an isotropic σ or an anisotropic (λ1, λ2, θ in degrees),
@@ -284,11 +302,7 @@ class FixedDegradation:
 
     @property
     def tag(self) -> str:
-        """ASCII form of the label for metric names."""
-        label = self.label
-        for a, b in (("σ", "sigma"), ("λ", "lambda"), ("θ", "theta"), ("°", ""), (" ", "_")):
-            label = label.replace(a, b)
-        return label
+        return ascii_tag(self.label)
 
     def kernel(self, size: int = 21) -> np.ndarray:
         if self.aniso is not None:

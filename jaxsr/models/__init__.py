@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jaxsr.errors import UserError
 from jaxsr.models.dasr import BlindSR
 from jaxsr.models.mirnet import MIRNet
 from jaxsr.models.rrdbnet import RRDBNet
@@ -12,7 +13,7 @@ MODELS = {"rrdbnet": RRDBNet, "dasr": BlindSR, "mirnet": MIRNet}
 def build_model(name: str, **kwargs):
     """Instantiate ``MODELS[name](**kwargs)``; an unknown name lists the valid ones."""
     if name not in MODELS:
-        raise ValueError(f"Unknown model {name!r}; choose one of {sorted(MODELS)}.")
+        raise UserError(f"Unknown model {name!r}; choose one of {sorted(MODELS)}.")
     return MODELS[name](**kwargs)
 
 

@@ -9,25 +9,22 @@ ReLU (Wang et al. 2018, Sec. 3.3); pix2pixHD reads ``relu1_1 … relu5_1``.
 
 The network stops at the deepest requested layer. ImageNet mean/std normalisation
 (torchvision's) is applied inside when ``normalize=True``; inputs are RGB in [0, 1].
-Pretrained weights are not downloadable here: :func:`load_vgg19_params` reads the file
-the user gives (torchvision's ``vgg19-dcbb9e9d.pth`` or a converted ``.npz``).
+Pretrained weights are not downloadable here: ``jaxsr.convert.vgg.load_vgg19_params``
+reads the file the user gives (torchvision's ``vgg19-dcbb9e9d.pth`` or a converted
+``.npz``).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
-
-from jaxsr.errors import UserError
 
 # (block, convs per block) of VGG19; torchvision indices follow from this order.
 _BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
-_WIDTHS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
+WIDTHS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 
 
 def vgg19_layers() -> list[tuple[str, int]]:
@@ -75,7 +72,7 @@ class VGG19Features(nn.Module):
                 break
             if name.startswith("conv"):
                 block = int(name[4])
-                x = nn.Conv(_WIDTHS[block], (3, 3), padding=1, dtype=self.dtype, name=name)(x)
+                x = nn.Conv(WIDTHS[block], (3, 3), padding=1, dtype=self.dtype, name=name)(x)
             elif name.startswith("relu"):
                 x = nn.relu(x)
             else:
@@ -83,63 +80,6 @@ class VGG19Features(nn.Module):
             if name in self.layers:
                 out[name] = x.astype(jnp.float32)
         return out
-
-
-def vgg19_params_from_torch(state_dict: dict) -> dict:
-    """torchvision ``features.{idx}.{weight,bias}`` (or ``{idx}.*``) -> Flax params."""
-    params = {}
-    for name, idx in vgg19_layers():
-        if not name.startswith("conv"):
-            continue
-        for prefix in (f"features.{idx}.", f"{idx}.", f"module.features.{idx}."):
-            if prefix + "weight" in state_dict:
-                w = np.asarray(state_dict[prefix + "weight"], np.float32)
-                b = np.asarray(state_dict[prefix + "bias"], np.float32)
-                params[name] = {"kernel": w.transpose(2, 3, 1, 0), "bias": b}
-                break
-    return params
-
-
-def load_vgg19_params(path: str, layers=("conv5_4",)) -> dict:
-    """Pretrained VGG19 params covering ``layers`` from a ``.pth`` or ``.npz`` file.
-
-    ``.pth``: torchvision's ``vgg19-dcbb9e9d.pth`` (state dict with ``features.N.weight``;
-    read without torch). ``.npz``: arrays named ``conv1_1/kernel`` (HWIO), ``conv1_1/bias``
-    ... or the torchvision names. Raises :class:`UserError` when the file is missing or
-    lacks a layer the loss needs.
-    """
-    if not path or not os.path.isfile(path):
-        raise UserError(
-            f"VGG19 weights not found at {path!r}: the perceptual loss needs ImageNet VGG19 "
-            "weights, e.g. torchvision's vgg19-dcbb9e9d.pth; set --config.vgg_weights=PATH."
-        )
-    if path.endswith(".npz"):
-        with np.load(path) as f:
-            arrays = dict(f)
-        if any("/" in k for k in arrays):
-            params = {}
-            for k, v in arrays.items():
-                layer, leaf = k.split("/")
-                params.setdefault(layer, {})[leaf] = v.astype(np.float32)
-        else:
-            params = vgg19_params_from_torch(arrays)
-    else:
-        from jaxsr.convert.torch_pickle import flat_state_dict, load_torch
-
-        params = vgg19_params_from_torch(flat_state_dict(load_torch(path)))
-    last = max(LAYER_INDEX[name] for name in layers)
-    needed = [n for n, i in vgg19_layers() if n.startswith("conv") and i <= last]
-    missing = [n for n in needed if n not in params]
-    if missing:
-        raise UserError(
-            f"{path} is not a VGG19 checkpoint with the layers {layers} need: missing {missing}; "
-            "expected torchvision's features.N.weight keys or conv1_1/kernel style .npz arrays."
-        )
-    for name in needed:
-        shape = params[name]["kernel"].shape
-        if shape[-1] != _WIDTHS[int(name[4])] or shape[:2] != (3, 3):
-            raise UserError(f"{path}: {name} has shape {shape}; this is not VGG19.")
-    return {n: params[n] for n in needed}
 
 
 def random_vgg19_params(rng: jax.Array, layers=("conv5_4",)) -> dict:

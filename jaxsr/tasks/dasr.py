@@ -14,7 +14,7 @@ does per iteration, with the degradation synthesised on device:
 
 **Two stages in one run.** For ``config.stages.encoder_steps`` steps only the encoder
 learns (InfoNCE); afterwards encoder and SR network learn jointly. Each stage is its
-own compiled step (``train_steps()``; the loop switches at the boundary) — a
+own compiled step (``phases()``; the loop switches at the boundary) — a
 ``lax.cond`` inside one step ran 50× slower on XLA:CPU. The SR network's Adam state is untouched
 in stage 1 (PyTorch's Adam skips parameters without gradients), so its bias
 correction starts at stage 2 as in the official run; the learning rate follows the
@@ -36,36 +36,28 @@ import optax
 
 from jaxsr.data.degradations import DegradationConfig, eval_degradations, random_degrade
 from jaxsr.errors import UserError
+from jaxsr.eval.evaluator import Evaluator
 from jaxsr.losses.contrastive import contrastive_logits, enqueue, info_nce, l2_normalize
 from jaxsr.models import build_model
 from jaxsr.models.dasr import parts
-from jaxsr.tasks.sr import guarded
+from jaxsr.tasks.base import Task
 from jaxsr.train.optim import make_adam, make_schedule
 from jaxsr.train.state import TrainState, ema_update, state_field
+from jaxsr.train.update import apply_updates, commit
 
-LOSS_NAMES = ("l1", "contrastive")
 
-
-class DASRTask:
+class DASRTask(Task):
     """Blind SR with an unsupervised degradation encoder (``task = 'dasr'``)."""
 
+    losses = ("l1", "contrastive")
+
     def __init__(self, config):
-        self.config = config
-        self.scale = int(config.scale)
-        kwargs = dict(config.model)
-        kwargs.pop("name")
-        self.model = build_model(
-            "dasr", scale=self.scale, dtype=jnp.dtype(config.dtype), remat=config.remat, **kwargs
-        )
+        super().__init__(config)
+        name, kwargs = self.model_spec()
+        self.model = build_model(name, dtype=jnp.dtype(config.dtype), remat=config.remat, **kwargs)
         self.encoder, self.generator = parts(self.model)
         self.dim = int(self.model.encoder_widths[-1])
-        unknown = set(config.losses) - set(LOSS_NAMES)
-        if unknown:
-            raise UserError(
-                f"Unknown loss(es) {sorted(unknown)} for task 'dasr'; "
-                f"choose from {list(LOSS_NAMES)}."
-            )
-        self.weights = {k: float(config.losses.get(k, 0.0)) for k in LOSS_NAMES}
+        self.weights = {k: float(config.losses.get(k, 0.0)) for k in self.losses}
         self.degradation = DegradationConfig.from_config(config)
         moco = config.moco
         self.queue_size, self.momentum = int(moco.queue_size), float(moco.momentum)
@@ -84,7 +76,6 @@ class DASRTask:
             [self.encoder_steps],
         )
 
-    # -- the task interface used by train.loop --------------------------------------
     def init(self, rng: jax.Array) -> TrainState:
         e_rng, g_rng, q_rng, rng = jax.random.split(rng, 4)
         lp = self.config.data.patch_size // self.scale
@@ -107,9 +98,6 @@ class DASRTask:
             },
         )
 
-    def constants(self) -> dict:
-        return {}
-
     def degrade(self, rng: jax.Array, gt: jax.Array) -> jax.Array:
         """uint8 HR ``(B, 2, P, P, 3)`` -> quantised LR 0–255 ``(B, 2, P/s, P/s, 3)``."""
         return random_degrade(rng, gt.astype(jnp.float32), self.degradation)[0]
@@ -124,7 +112,7 @@ class DASRTask:
         )
         return jax.lax.stop_gradient(l2_normalize(out)), upd["batch_stats"]
 
-    def train_steps(self):
+    def phases(self):
         """``[(first step, step fn)]``: encoder-only, then joint training."""
         stage1 = functools.partial(self.train_step, joint=False)
         return [(0, stage1), (self.encoder_steps, self.train_step)][self.encoder_steps == 0 :]
@@ -168,22 +156,21 @@ class DASRTask:
         trained = {r: state.params[r] for r in roles}
         (loss, (terms, q_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trained)
         params, opt_state = dict(state.params), dict(state.opt_state)
-        for r in roles:
-            upd, opt_state[r] = self.adam.update(grads[r], state.opt_state[r], params[r])
-            params[r] = jax.tree.map(lambda p, u: p - lr * u, params[r], upd)
+        for r in roles:  # one Adam state per network; lr follows the global step
+            params[r], opt_state[r] = apply_updates(
+                self.adam, grads[r], state.opt_state[r], params[r], lr=lr
+            )
         grad_norm = optax.global_norm(grads)
         queue, ptr = enqueue(ex["queue"], ex["queue_ptr"], keys)
         ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-        new = state.replace(
-            step=state.step + 1,
-            rng=rng,
-            params=guarded(ok, params, state.params),
-            opt_state=guarded(ok, opt_state, state.opt_state),
-            batch_stats=guarded(ok, {"e": q_stats, "k": key_stats}, state.batch_stats),
-            extras=guarded(
-                ok, {"key_params": key_params, "queue": queue, "queue_ptr": ptr}, state.extras
-            ),
-        )
+        new = commit(
+            state,
+            ok,
+            params=params,
+            opt_state=opt_state,
+            batch_stats={"e": q_stats, "k": key_stats},
+            extras={"key_params": key_params, "queue": queue, "queue_ptr": ptr},
+        ).replace(rng=rng)  # the degradation noise moves on even after a skipped step
         metrics = {
             "loss": loss,
             "loss_l1": terms["l1"],
@@ -202,19 +189,16 @@ class DASRTask:
         params, stats = state_field(raw, "params"), state_field(raw, "batch_stats")
         return {"params": {"E": params["e"], "G": params["g"]}, "batch_stats": {"E": stats["e"]}}
 
-    def eval_params(self, state_or_variables) -> dict:
-        if isinstance(state_or_variables, TrainState):
-            return self.model_variables(state_or_variables)
-        return state_or_variables
+    def init_from(self, state: TrainState, name: str, kwargs: dict, variables: dict):
+        raise UserError(
+            "init_from is not supported for DASR: its stage 1 trains the encoder from "
+            "scratch. Resume a DASR workdir instead, or set init_from=''."
+        )
 
-    def predict(self, variables, lq: jax.Array) -> jax.Array:
-        """LR in [0, 1] -> SR in [0, 1] (unclamped): encoder (eval BN) + G."""
-        return self.model.apply(variables, lq)
-
-    def eval_degradations(self):
-        """The fixed settings the loop evaluates (paper Table 2 widths by default)."""
+    def evaluator(self, consts: dict) -> Evaluator:
+        """The fixed blur (and noise) settings of paper Table 2 (or 3), one row each."""
         e = self.config.eval_degradation
-        return eval_degradations(
+        protocols = eval_degradations(
             scale=self.scale,
             sigmas=tuple(e.sigmas),
             aniso=tuple(tuple(a) for a in e.aniso),
@@ -222,6 +206,7 @@ class DASRTask:
             seed=int(e.seed),
             boundary=self.degradation.boundary,
         )
+        return Evaluator.from_config(self.config, protocols=protocols)
 
     def example_batch(self, batch_size: int) -> dict:
         p = self.config.data.patch_size

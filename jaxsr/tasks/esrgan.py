@@ -16,36 +16,32 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from absl import logging
 
-from jaxsr.errors import UserError
+from jaxsr.convert.vgg import load_vgg19_params
+from jaxsr.eval.evaluator import Evaluator
 from jaxsr.losses.gan import gan_loss, ragan_discriminator_losses, ragan_generator_loss
 from jaxsr.losses.perceptual import perceptual_loss
 from jaxsr.losses.pixel import PIXEL_LOSSES
 from jaxsr.models import build_model
 from jaxsr.models.discriminator import VGGStyleDiscriminator
-from jaxsr.models.vgg import VGG19Features, load_vgg19_params, random_vgg19_params
-from jaxsr.tasks.sr import SupervisedSR, guarded, tree_all_finite
+from jaxsr.models.vgg import VGG19Features, random_vgg19_params
+from jaxsr.tasks.base import Task
+from jaxsr.tasks.sr import sr_input
 from jaxsr.train.optim import make_optimizer
 from jaxsr.train.state import TrainState, ema_update
+from jaxsr.train.update import commit, gradient_step
 
-LOSS_NAMES = ("l1", "mse", "charbonnier", "perceptual", "gan")
 
+class ESRGAN(Task):
+    """G + D adversarial SR (``task = 'esrgan'``): LR synthesis, export and evaluation
+    as the PSNR stage (``jaxsr.tasks.sr``), a G step and a D step per iteration."""
 
-class ESRGAN(SupervisedSR):
-    """G + D adversarial SR; inherits LR synthesis, prediction and eval weights."""
+    losses = (*PIXEL_LOSSES, "perceptual", "gan")
 
     def __init__(self, config):
-        unknown = set(config.losses) - set(LOSS_NAMES)
-        if unknown:
-            raise UserError(
-                f"Unknown loss(es) {sorted(unknown)} for task 'esrgan'; "
-                f"choose from {list(LOSS_NAMES)}."
-            )
-        self.config = config
-        self.scale = config.scale
-        name, kwargs = _model_kwargs(config)
+        super().__init__(config)
+        name, kwargs = self.model_spec()
         self.model = build_model(name, dtype=jnp.dtype(config.dtype), remat=config.remat, **kwargs)
         self.disc = VGGStyleDiscriminator(
             num_feat=config.discriminator.num_feat,
@@ -77,9 +73,8 @@ class ESRGAN(SupervisedSR):
     def init(self, rng: jax.Array) -> TrainState:
         g_rng, d_rng, rng = jax.random.split(rng, 3)
         p = self.config.data.patch_size
-        g_params = self.model.init(g_rng, jnp.zeros((1, p // self.scale, p // self.scale, 3)))[
-            "params"
-        ]
+        lp = p // self.scale
+        g_params = self.model.init(g_rng, jnp.zeros((1, lp, lp, 3)))["params"]
         d_vars = self.disc.init(d_rng, jnp.zeros((1, p, p, 3)), train=False)
         return TrainState(
             step=jnp.zeros((), jnp.int32),
@@ -91,121 +86,93 @@ class ESRGAN(SupervisedSR):
             extras={},
         )
 
-    def restore_pretrained(self, state: TrainState) -> TrainState:
-        """Start G from ``config.init_from`` (a PSNR-stage workdir or an imported model)."""
-        path = self.config.init_from
-        if not path:
-            return state
-        from jaxsr.saved_model import load_model_description
-
-        name, kwargs, variables = load_model_description(path)
-        want_name, want_kwargs = _model_kwargs(self.config)
-        if (name, kwargs) != (want_name, want_kwargs):
-            raise UserError(
-                f"init_from={path!r} holds {name} {kwargs}, but this config builds {want_name} "
-                f"{want_kwargs}; match config.model/scale to it."
-            )
-        params = jax.tree.map(
-            lambda x, ref: jnp.asarray(np.asarray(x), ref.dtype),
-            variables["params"],
-            state.params["g"],
-        )
-        sharding = jax.tree.leaves(state.params["g"])[0].sharding
-        params = jax.device_put(params, sharding)
-        logging.info("Generator initialised from %s.", path)
-        return state.replace(
-            params={**state.params, "g": params},
-            opt_state={**state.opt_state, "g": jax.device_put(self.tx.init(params), sharding)},
-            ema=jax.tree.map(jnp.copy, params) if state.ema is not None else None,
-        )
-
     def _d(self, params, stats, x):
         logits, updates = self.disc.apply(
             {"params": params, "batch_stats": stats}, x, train=True, mutable=["batch_stats"]
         )
         return logits, updates["batch_stats"]
 
+    def generator_loss(self, g_params, d_params, d_stats, lq, gt, consts):
+        """``(L_G, (terms, SR, D's batch stats))`` with D frozen (spec §1.3)."""
+        w = self.weights
+        sr = self.model.apply({"params": g_params}, lq)
+        terms = {}
+        for name in PIXEL_LOSSES:
+            if name in w:
+                terms[f"pix_{name}"] = w[name] * PIXEL_LOSSES[name](sr, gt)
+        if "perceptual" in w:
+            features = lambda x: self.vgg.apply({"params": consts["vgg"]}, x)  # noqa: E731
+            terms["percep"] = w["perceptual"] * perceptual_loss(
+                features, sr, gt, self.layer_weights, self.config.perceptual.criterion
+            )
+        if "gan" in w:
+            real, d_stats = self._d(d_params, d_stats, gt)
+            fake, d_stats = self._d(d_params, d_stats, sr)
+            adv = (
+                ragan_generator_loss(real, fake)
+                if self.gan_type == "ragan"
+                else gan_loss(self.gan_type, fake, True, is_disc=False)
+            )
+            terms["gan_g"] = w["gan"] * adv
+        return sum(terms.values()), (terms, sr, d_stats)
+
+    def discriminator_loss(self, d_params, d_stats, sr, gt):
+        """``(L_D, (real/fake parts, mean logits, D's batch stats))`` on detached SR."""
+        real, d_stats = self._d(d_params, d_stats, gt)
+        fake, d_stats = self._d(d_params, d_stats, jax.lax.stop_gradient(sr))
+        if self.gan_type == "ragan":
+            parts = ragan_discriminator_losses(real, fake)
+        else:
+            parts = (
+                gan_loss(self.gan_type, real, True, is_disc=True),
+                gan_loss(self.gan_type, fake, False, is_disc=True),
+            )
+        return parts[0] + parts[1], (parts, jnp.mean(real), jnp.mean(fake), d_stats)
+
     def train_step(self, state: TrainState, batch: dict, consts: dict):
         gt = batch["gt"].astype(jnp.float32) / 255.0
-        lq = self.lq_input(batch)
-        w = self.weights
-        g_params, d_params = state.params["g"], state.params["d"]
-        ragan = self.gan_type == "ragan"
-
-        def features(x):
-            return self.vgg.apply({"params": consts["vgg"]}, x)
-
-        def g_loss_fn(gp):
-            sr = self.model.apply({"params": gp}, lq)
-            terms = {}
-            for name in ("l1", "mse", "charbonnier"):
-                if name in w:
-                    terms[f"pix_{name}"] = w[name] * PIXEL_LOSSES[name](sr, gt)
-            if "perceptual" in w:
-                terms["percep"] = w["perceptual"] * perceptual_loss(
-                    features, sr, gt, self.layer_weights, self.config.perceptual.criterion
-                )
-            stats = state.batch_stats["d"]
-            if "gan" in w:
-                real, stats = self._d(d_params, stats, gt)
-                fake, stats = self._d(d_params, stats, sr)
-                adv = (
-                    ragan_generator_loss(real, fake)
-                    if ragan
-                    else gan_loss(self.gan_type, fake, True, is_disc=False)
-                )
-                terms["gan_g"] = w["gan"] * adv
-            return sum(terms.values()), (terms, sr, stats)
-
-        (g_loss, (terms, sr, stats)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-            g_params
+        lq = sr_input(batch, self.scale)
+        d_params = state.params["d"]
+        g = gradient_step(
+            lambda gp: self.generator_loss(gp, d_params, state.batch_stats["d"], lq, gt, consts),
+            state.params["g"],
+            self.tx,
+            state.opt_state["g"],
         )
-        g_updates, g_opt = self.tx.update(g_grads, state.opt_state["g"], g_params)
-        new_g = jax.tree.map(jnp.add, g_params, g_updates)
+        terms, sr, stats = g.aux
         metrics = {f"loss_{k}": v for k, v in terms.items()}
-
-        ok = jnp.isfinite(g_loss) & tree_all_finite(g_grads)
-        new_d, d_opt = d_params, state.opt_state["d"]
-        if "gan" in w:
-            sr_d = jax.lax.stop_gradient(sr)
-
-            def d_loss_fn(dp):
-                real, st = self._d(dp, stats, gt)
-                fake, st = self._d(dp, st, sr_d)
-                if ragan:
-                    parts = ragan_discriminator_losses(real, fake)
-                else:
-                    parts = (
-                        gan_loss(self.gan_type, real, True, is_disc=True),
-                        gan_loss(self.gan_type, fake, False, is_disc=True),
-                    )
-                return parts[0] + parts[1], (parts, jnp.mean(real), jnp.mean(fake), st)
-
-            (d_loss, (parts, out_real, out_fake, stats)), d_grads = jax.value_and_grad(
-                d_loss_fn, has_aux=True
-            )(d_params)
-            d_updates, d_opt = self.tx_d.update(d_grads, state.opt_state["d"], d_params)
-            new_d = jax.tree.map(jnp.add, d_params, d_updates)
-            ok = ok & jnp.isfinite(d_loss) & tree_all_finite(d_grads)
+        ok, new_d, d_opt = g.ok, d_params, state.opt_state["d"]
+        if "gan" in self.weights:
+            d = gradient_step(
+                lambda dp: self.discriminator_loss(dp, stats, sr, gt),
+                d_params,
+                self.tx_d,
+                state.opt_state["d"],
+            )
+            parts, out_real, out_fake, stats = d.aux
+            ok, new_d, d_opt = ok & d.ok, d.params, d.opt_state
             metrics.update(
                 loss_d_real=parts[0], loss_d_fake=parts[1], out_d_real=out_real, out_d_fake=out_fake
             )
-
-        new = state.replace(
-            step=state.step + 1,
-            params=guarded(ok, {"g": new_g, "d": new_d}, state.params),
-            opt_state=guarded(ok, {"g": g_opt, "d": d_opt}, state.opt_state),
-            batch_stats=guarded(ok, {"d": stats}, state.batch_stats),
-            ema=None
-            if state.ema is None
-            else guarded(ok, ema_update(state.ema, new_g, self.ema_decay), state.ema),
+        ema = None if state.ema is None else ema_update(state.ema, g.params, self.ema_decay)
+        new = commit(
+            state,
+            ok,
+            params={"g": g.params, "d": new_d},
+            opt_state={"g": g.opt_state, "d": d_opt},
+            batch_stats={"d": stats},
+            ema=ema,
         )
         metrics.update(
-            loss=g_loss, lr=self.schedule(state.step), nonfinite=1.0 - ok.astype(jnp.float32)
+            loss=g.loss, lr=self.schedule(state.step), nonfinite=1.0 - ok.astype(jnp.float32)
         )
         return new, metrics
 
-    def eval_metrics(self, consts: dict):
+    def evaluator(self, consts: dict) -> Evaluator:
+        """Bicubic SR protocol, plus the perceptual distance when a VGG is loaded."""
+        return Evaluator.from_config(self.config, extra=self._perceptual_metric(consts))
+
+    def _perceptual_metric(self, consts: dict):
         """``(sr, hr) -> {'perceptual': ...}``: the perceptual distance, logged at eval."""
         if "vgg" not in consts:
             return None
@@ -219,9 +186,3 @@ class ESRGAN(SupervisedSR):
             )
         )
         return lambda sr, hr: {"perceptual": float(fn(consts["vgg"], sr, hr))}
-
-
-def _model_kwargs(config) -> tuple[str, dict]:
-    from jaxsr.saved_model import model_kwargs_from_config
-
-    return model_kwargs_from_config(config)

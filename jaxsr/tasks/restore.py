@@ -21,82 +21,21 @@ official denoising protocol); the baseline column is the degraded input itself.
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxsr.data.degradations import add_noise_and_quantize
+from jaxsr.data.degradations import add_noise
 from jaxsr.errors import UserError
-from jaxsr.ops.imresize import imresize, imresize_uint8
+from jaxsr.eval.evaluator import Evaluator
+from jaxsr.eval.protocols import NoiseDegradation, UpsampledLR
+from jaxsr.ops.imresize import imresize
 from jaxsr.tasks.sr import SupervisedSR
 
 KINDS = ("noise", "sr", "paired")
 
 
-def add_noise(rng, clean, sigma, poisson_peak: float = 0.0):
-    """Noisy version of ``clean`` (0–255 floats): Poisson (``peak`` photons at white) then
-    Gaussian ``sigma``, rounded and clipped to [0, 255]."""
-    k_p, k_g = jax.random.split(rng)
-    x = clean
-    if poisson_peak > 0:
-        x = jax.random.poisson(k_p, clean / 255.0 * poisson_peak).astype(clean.dtype)
-        x = x * (255.0 / poisson_peak)
-    return add_noise_and_quantize(x, sigma, k_g)
-
-
-@dataclasses.dataclass(frozen=True)
-class NoiseDegradation:
-    """Fixed evaluation noise (σ on the 0–255 scale, optional Poisson peak), seeded."""
-
-    sigma: float
-    poisson_peak: float = 0.0
-    seed: int = 0
-
-    @property
-    def label(self) -> str:
-        return f"noise σ={self.sigma:g}" + (
-            f" peak={self.poisson_peak:g}" if self.poisson_peak else ""
-        )
-
-    @property
-    def tag(self) -> str:
-        return self.label.replace("σ", "sigma").replace(" ", "_")
-
-    def apply(self, hr_uint8: np.ndarray, *, scale: int, index: int = 0) -> np.ndarray:
-        rng = jax.random.fold_in(jax.random.key(self.seed), index)
-        noisy = add_noise(rng, jnp.asarray(hr_uint8, jnp.float32), self.sigma, self.poisson_peak)
-        return np.asarray(noisy).astype(np.uint8)
-
-
-@dataclasses.dataclass(frozen=True)
-class UpsampledLR:
-    """MIRNet's SR input: MATLAB bicubic ×1/s, then bicubic back to the HR size (uint8)."""
-
-    sr_scale: int
-
-    @property
-    def label(self) -> str:
-        return f"bicubic ×{self.sr_scale} down/up"
-
-    @property
-    def tag(self) -> str:
-        return f"bicubic_x{self.sr_scale}"
-
-    def apply(self, hr_uint8: np.ndarray, *, scale: int, index: int = 0) -> np.ndarray:
-        h, w = hr_uint8.shape[:2]
-        s = self.sr_scale
-        lr = imresize_uint8(hr_uint8[: h - h % s, : w - w % s], 1 / s)
-        # Back to the full HR size, so no pixel of the input is left undegraded.
-        up = imresize(lr.astype(np.float64), size=(h, w))
-        return np.clip(np.floor(up + 0.5), 0, 255).astype(np.uint8)
-
-
 class Restoration(SupervisedSR):
     """Same-size restoration with pixel losses (``task = 'restore'``)."""
-
-    baseline_name = "input"
 
     def __init__(self, config):
         super().__init__(config)
@@ -147,11 +86,14 @@ class Restoration(SupervisedSR):
         # The official loss sees the output clamped to [0, 1] (no gradient outside).
         return jnp.clip(self.model.apply({"params": params}, lq), 0.0, 1.0)
 
-    def eval_degradations(self):
+    def evaluator(self, consts: dict) -> Evaluator:
+        """The degraded input itself is the baseline; synthetic inputs are seeded."""
         r = self.config.restoration
         if self.kind == "noise":
-            sigma = float(r.eval_sigma)
-            return [NoiseDegradation(sigma, float(r.poisson_peak), int(r.eval_seed))]
-        if self.kind == "sr":
-            return [UpsampledLR(int(r.sr_scale))]
-        return [None]  # paired evaluation data carry their own inputs
+            sigma, peak, seed = float(r.eval_sigma), float(r.poisson_peak), int(r.eval_seed)
+            protocols = [NoiseDegradation(sigma, peak, seed)]
+        elif self.kind == "sr":
+            protocols = [UpsampledLR(int(r.sr_scale))]
+        else:
+            protocols = [None]  # paired evaluation data carry their own inputs
+        return Evaluator.from_config(self.config, protocols=protocols, baseline="input")

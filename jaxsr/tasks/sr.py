@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxsr.errors import UserError
 from jaxsr.losses.pixel import PIXEL_LOSSES
 from jaxsr.models import build_model
 from jaxsr.ops.imresize import imresize
+from jaxsr.tasks.base import Task
 from jaxsr.train.optim import make_optimizer
-from jaxsr.train.state import TrainState, ema_update, state_field
+from jaxsr.train.state import TrainState, ema_update
+from jaxsr.train.update import commit, global_norm, gradient_step
 
 
 def bicubic_degrade(gt_uint8: jax.Array, scale: int) -> jax.Array:
@@ -26,42 +26,27 @@ def bicubic_degrade(gt_uint8: jax.Array, scale: int) -> jax.Array:
     return lq / 255.0
 
 
-def tree_all_finite(tree) -> jax.Array:
-    leaves = jax.tree.leaves(tree)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+def sr_input(batch: dict, scale: int) -> jax.Array:
+    """The float [0, 1] LR input of a batch: its paired ``lq`` patches, else the
+    MATLAB bicubic ×1/scale of its HR patches made on device."""
+    if "lq" in batch:
+        return batch["lq"].astype(jnp.float32) / 255.0
+    return bicubic_degrade(batch["gt"], scale)
 
 
-def guarded(ok, new, old):
-    """``new`` where the step was finite, else ``old`` (a NaN step changes nothing)."""
-    return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
-
-
-class SupervisedSR:
+class SupervisedSR(Task):
     """Generator trained with a weighted sum of pixel losses (``config.losses``)."""
 
+    losses = tuple(PIXEL_LOSSES)
+
     def __init__(self, config):
-        self.config = config
-        self.scale = config.scale
-        model_kwargs = dict(config.model)
-        name = model_kwargs.pop("name")
-        self.model = build_model(
-            name,
-            scale=config.scale,
-            dtype=jnp.dtype(config.dtype),
-            remat=config.remat,
-            **model_kwargs,
-        )
-        unknown = set(config.losses) - set(PIXEL_LOSSES)
-        if unknown:
-            raise UserError(
-                f"Unknown loss(es) {sorted(unknown)} for task 'sr'; "
-                f"choose from {sorted(PIXEL_LOSSES)}."
-            )
-        self.losses = {k: float(w) for k, w in config.losses.items() if w}
+        super().__init__(config)
+        name, kwargs = self.model_spec()
+        self.model = build_model(name, dtype=jnp.dtype(config.dtype), remat=config.remat, **kwargs)
+        self.weights = {k: float(w) for k, w in config.losses.items() if w}
         self.tx, self.schedule = make_optimizer(config.optim)
         self.ema_decay = float(config.ema_decay)
 
-    # -- the task interface used by train.loop --------------------------------------
     def init(self, rng: jax.Array) -> TrainState:
         init_rng, rng = jax.random.split(rng)
         lr_patch = self.config.data.patch_size // self.scale
@@ -77,14 +62,8 @@ class SupervisedSR:
             extras={},
         )
 
-    def constants(self) -> dict:
-        """Frozen arrays the step reads (none for pixel losses)."""
-        return {}
-
     def lq_input(self, batch: dict) -> jax.Array:
-        if "lq" in batch:
-            return batch["lq"].astype(jnp.float32) / 255.0
-        return bicubic_degrade(batch["gt"], self.scale)
+        return sr_input(batch, self.scale)
 
     def prepare(self, state: TrainState, batch: dict):
         """``(gt, lq)`` float [0, 1] for one step (subclasses add noise, MixUp, ...)."""
@@ -99,50 +78,18 @@ class SupervisedSR:
 
         def loss_fn(params):
             sr = self.output(params, lq)
-            terms = {name: fn(sr, gt) for name, fn in PIXEL_LOSSES.items() if name in self.losses}
-            total = sum(self.losses[n] * v for n, v in terms.items())
+            terms = {name: fn(sr, gt) for name, fn in PIXEL_LOSSES.items() if name in self.weights}
+            total = sum(self.weights[n] * v for n, v in terms.items())
             return total, terms
 
-        (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params["g"])
-        updates, opt_state = self.tx.update(grads, state.opt_state["g"], state.params["g"])
-        params = jax.tree.map(jnp.add, state.params["g"], updates)
-        ok = jnp.isfinite(loss) & tree_all_finite(grads)
-        new = state.replace(
-            step=state.step + 1,
-            params={"g": guarded(ok, params, state.params["g"])},
-            opt_state={"g": guarded(ok, opt_state, state.opt_state["g"])},
-            ema=None
-            if state.ema is None
-            else guarded(ok, ema_update(state.ema, params, self.ema_decay), state.ema),
-        )
+        g = gradient_step(loss_fn, state.params["g"], self.tx, state.opt_state["g"])
+        ema = None if state.ema is None else ema_update(state.ema, g.params, self.ema_decay)
+        new = commit(state, g.ok, params={"g": g.params}, opt_state={"g": g.opt_state}, ema=ema)
         metrics = {
-            "loss": loss,
-            **{f"loss_{n}": v for n, v in terms.items()},
+            "loss": g.loss,
+            **{f"loss_{n}": v for n, v in g.aux.items()},
             "lr": self.schedule(state.step),
-            "grad_norm": jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads))),
-            "nonfinite": 1.0 - ok.astype(jnp.float32),
+            "grad_norm": global_norm(g.grads),
+            "nonfinite": 1.0 - g.ok.astype(jnp.float32),
         }
         return new, metrics
-
-    @staticmethod
-    def model_variables(raw) -> dict:
-        """The generator's variables in a train state (``TrainState`` or restored dict):
-        its EMA weights when kept, else the trained ones."""
-        ema = state_field(raw, "ema")
-        return {"params": ema if ema is not None else state_field(raw, "params")["g"]}
-
-    def example_batch(self, batch_size: int) -> dict:
-        """A random uint8 batch of the training shape (benchmarks)."""
-        p = self.config.data.patch_size
-        rng = np.random.default_rng(0)
-        return {"gt": rng.integers(0, 256, (batch_size, p, p, 3), dtype=np.uint8)}
-
-    def eval_params(self, state_or_params) -> dict:
-        """The variables to evaluate: the EMA weights when kept (as BasicSR), else params."""
-        if isinstance(state_or_params, TrainState):
-            return self.model_variables(state_or_params)
-        return state_or_params
-
-    def predict(self, variables, lq: jax.Array) -> jax.Array:
-        """LR float [0, 1] NHWC -> SR float (unclamped)."""
-        return self.model.apply(variables, lq)

@@ -1,8 +1,8 @@
 """The generic training loop: ``train_and_evaluate(config, workdir)``.
 
 Init or resume -> jitted, data-parallel, donated train steps -> periodic logging,
-evaluation and checkpoints -> a final evaluation against bicubic. It knows only the
-task interface (``jaxsr.tasks``), never a model or a loss.
+evaluation and checkpoints -> a final evaluation against the task's baseline. It knows
+only the task contract (``jaxsr.tasks.base``), never a model, a loss or a dataset.
 
 Robustness: the config is validated before anything is written; the workdir is
 locked for one writer and a changed config must be asked for (``train.workdir``); a
@@ -25,9 +25,8 @@ import numpy as np
 from absl import logging
 from clu import metric_writers, periodic_actions
 
-from jaxsr import evaluate as evaluation
-from jaxsr.data.pipeline import eval_examples, train_dataset
 from jaxsr.errors import Preempted, UserError
+from jaxsr.saved_model import load_model_description
 from jaxsr.tasks import make_task
 from jaxsr.train import sharding
 from jaxsr.train.checkpoint import Checkpointer
@@ -38,7 +37,7 @@ from jaxsr.train.workdir import Workdir, config_dict, flatten
 def compile_train_step(task, mesh, step_fn=None):
     """``jit(task.train_step)``: state replicated and donated, batch sharded, constants
     (frozen networks such as VGG) replicated and passed as arguments, not baked into HLO.
-    ``step_fn`` picks another step of the task (one of ``task.train_steps()``)."""
+    ``step_fn`` picks another step of the task (one of ``task.phases()``)."""
     rep = sharding.replicated(mesh)
     return jax.jit(
         step_fn or task.train_step,
@@ -118,16 +117,14 @@ def train_and_evaluate(
 
 def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, changes, mesh):
     task = make_task(config)
-    train_ds = train_dataset(
-        config, process_index=jax.process_index(), process_count=jax.process_count()
-    )
-    train_iter = iter(train_ds)
+    train_iter = iter(task.train_data(jax.process_index(), jax.process_count()))
     state = init_state(task, config, mesh)
     restored = checkpointer.restore(state, train_iter)
     if restored is not None:
         state = restored
-    elif hasattr(task, "restore_pretrained"):  # e.g. ESRGAN's G from the PSNR stage
-        state = task.restore_pretrained(state)
+    elif config.get("init_from"):  # e.g. ESRGAN's G from the PSNR stage
+        state = task.init_from(state, *load_model_description(config.init_from))
+        logging.info("Initialised from %s.", config.init_from)
     start = int(jax.device_get(state.step))
     if restored is not None:
         logging.info("Resumed from the checkpoint at step %d in %s.", start, workdir)
@@ -146,7 +143,7 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
             }
         )
     # A task with stages (DASR) has one step function per stage, compiled when reached.
-    phases = task.train_steps() if hasattr(task, "train_steps") else [(0, task.train_step)]
+    phases = task.phases()
     compiled: dict[int, object] = {}
 
     def step_fn(state, batch, consts):
@@ -156,57 +153,19 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
         return compiled[phase](state, batch, consts)
 
     consts = sharding.put_replicated(task.constants(), mesh)
-    examples = eval_examples(config.data.eval, scale=config.scale)
+    evaluator = task.evaluator(consts)
     predict = jax.jit(task.predict)
-    extra = task.eval_metrics(consts) if hasattr(task, "eval_metrics") else None
     report = periodic_actions.ReportProgress(
         num_train_steps=config.num_train_steps, writer=writer, every_steps=config.log_every
     )
 
-    # Blind SR (DASR) is evaluated under fixed degradations (paper Table 2/3); the
-    # other tasks under the plain bicubic protocol (one row, label None).
-    degradations = task.eval_degradations() if hasattr(task, "eval_degradations") else [None]
-
     def run_eval(step: int) -> dict:
-        variables = task.eval_params(state)
-        results = {}
-        for i, degradation in enumerate(degradations):
-            label = None if degradation is None else degradation.label
-            results[label] = evaluation.evaluate_examples(
-                lambda lq: predict(variables, jnp.asarray(lq)),
-                examples,
-                scale=config.scale,
-                keep_outputs=int(i == 0),
-                extra=extra,
-                degradation=degradation,
-                y_channel=not config.get("eval_rgb", False),
-                crop_border=config.get("eval_crop_border", None),
-            )
-        scalars = {}
-        for degradation, result in zip(degradations, results.values(), strict=True):
-            suffix = "" if degradation is None else "/" + degradation.tag
-            scalars.update(
-                {
-                    f"eval/psnr_y{suffix}": result["model"]["psnr"],
-                    f"eval/ssim_y{suffix}": result["model"]["ssim"],
-                    f"eval/psnr_y_bicubic{suffix}": result["bicubic"]["psnr"],
-                    f"eval/ssim_y_bicubic{suffix}": result["bicubic"]["ssim"],
-                    **{
-                        f"eval/{k}{suffix}": v
-                        for k, v in result["model"].items()
-                        if k not in ("psnr", "ssim")
-                    },
-                }
-            )
-        if len(results) > 1:
-            scalars["eval/psnr_y"] = float(np.mean([r["model"]["psnr"] for r in results.values()]))
-        writer.write_scalars(step, scalars)
-        first = next(iter(results.values()))
-        if first["outputs"]:
-            bic, sr, hr = first["outputs"][0]
-            writer.write_images(
-                step, {"eval/bicubic_sr_hr": np.concatenate([bic, sr, hr], 1)[None]}
-            )
+        variables = task.eval_variables(state)
+        results = evaluator.run(lambda lq: predict(variables, jnp.asarray(lq)))
+        writer.write_scalars(step, evaluator.scalars(results))
+        images = evaluator.images(results)
+        if images:
+            writer.write_images(step, images)
         return results
 
     history: list[dict] = []
@@ -250,23 +209,5 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
     results = run_eval(step)
     writer.flush()
     if jax.process_index() == 0:
-        print_final_eval(results, config, step, getattr(task, "baseline_name", "bicubic"))
+        print(evaluator.report(results, step))
     return state
-
-
-def print_final_eval(results: dict, config, step: int, baseline: str = "bicubic") -> None:
-    """The closing table and the gain over the baseline (one line per degradation)."""
-    dataset = config.data.eval.get("kind", "eval")
-    channel = "RGB" if config.get("eval_rgb", False) else "Y"
-    border = config.get("eval_crop_border", None)
-    border = config.scale if border is None else border
-    title = f"Final eval at step {step} (×{config.scale}, PSNR/SSIM on {channel}, border {border})"
-    if list(results) == [None]:
-        result = results[None]
-        print(evaluation.format_table({dataset: result}, title))
-        gain = result["model"]["psnr"] - result["bicubic"]["psnr"]
-        print(f"Model vs {baseline}: {gain:+.2f} dB PSNR-{channel}")
-        return
-    print(evaluation.format_blind_table({dataset: results}, f"{title}; model / {baseline} PSNR"))
-    gains = {k: r["model"]["psnr"] - r["bicubic"]["psnr"] for k, r in results.items()}
-    print(f"Model vs {baseline}: " + ", ".join(f"{k}: {g:+.2f} dB" for k, g in gains.items()))

@@ -1,14 +1,17 @@
-"""Config values checked before a run writes anything.
+"""Config values checked in one place, before a run writes anything.
 
-A value that cannot work (a batch of 0 images, a checkpoint every 0 steps, a data
-block whose kind ignores the folder the user set) stops the run with one sentence
-naming the field, before the workdir, its config or a checkpoint is touched.
+A value that cannot work (an unknown task, model or loss name, a batch of 0 images,
+a checkpoint every 0 steps, a data block whose kind ignores the folder the user set)
+stops the run with one sentence naming the field, before the workdir, its config or
+a checkpoint is touched. Unknown fields and ill-typed overrides are refused earlier,
+by ml_collections' locked ConfigDict (``jaxsr.main``).
 """
 
 from __future__ import annotations
 
 from jaxsr.data.sources import check_source_config
 from jaxsr.errors import UserError
+from jaxsr.tasks import check_task_config
 
 # field -> smallest valid value
 _MINIMUM = {
@@ -33,7 +36,9 @@ def _get(config, dotted: str):
 
 
 def validate_config(config) -> None:
-    """Raise :class:`UserError` for the first config value that cannot work."""
+    """Raise :class:`UserError` for the first config value that cannot work: the task,
+    its model and losses against what the task declares, numbers, data blocks."""
+    check_task_config(config)
     for field, minimum in _MINIMUM.items():
         value = _get(config, field)
         if value is None:

@@ -1,0 +1,25 @@
+"""jaxsr's recipes, one module per method: ``get_config(preset)`` returns an
+ml_collections ConfigDict (the paper's recipe by default; ``demo`` runs in minutes on
+a laptop CPU, ``tiny`` in seconds for tests).
+
+From the command line: ``python -m jaxsr.main --config=configs/<recipe>.py[:preset]``.
+From Python (repository root on the path, as in the tests and notebooks)::
+
+    import configs
+    config = configs.load("dasr", "demo")
+
+The fields every recipe shares are built by :mod:`jaxsr.recipes`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+RECIPES = ("esrgan_psnr", "esrgan", "dasr", "mirnet")
+
+
+def load(recipe: str, preset: str = ""):
+    """``configs.<recipe>.get_config(preset)``; an unknown recipe lists the valid ones."""
+    if recipe not in RECIPES:
+        raise ValueError(f"Unknown recipe {recipe!r}; choose one of {list(RECIPES)}.")
+    return importlib.import_module(f"configs.{recipe}").get_config(preset)

@@ -1,0 +1,97 @@
+"""The evaluation protocol of SR and restoration papers, as a library.
+
+For each image of a set (HR, optionally with its paired LQ input) the LR input is
+MATLAB bicubic ×1/scale of the HR image mod-cropped to the scale, quantised to uint8
+(MATLAB's uint8 semantics) — or made by a fixed degradation (blind SR, denoising);
+the output is clipped and rounded to uint8; PSNR and SSIM are computed on the Y
+channel (BT.601) or on RGB, with ``crop_border`` pixels shaved from each border. The
+baseline (bicubic upsampling, or the degraded input itself for same-size
+restoration) is always scored beside the model. Used by the training loop and by
+``python -m jaxsr.evaluate`` alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jaxsr import metrics
+from jaxsr.errors import UserError
+from jaxsr.ops.color import to_uint8
+from jaxsr.ops.imresize import imresize, imresize_uint8
+
+
+def make_lr(hr_uint8: np.ndarray, scale: int) -> np.ndarray:
+    """The benchmark LR image: MATLAB ``imresize(hr, 1/scale, 'bicubic')`` on uint8."""
+    return imresize_uint8(hr_uint8, 1.0 / scale)
+
+
+def bicubic_upscale(lr_uint8: np.ndarray, scale: int, size=None) -> np.ndarray:
+    """MATLAB bicubic upscaling of a uint8 image, rounded back to uint8."""
+    up = imresize(lr_uint8.astype(np.float64), scale, size)
+    return np.clip(np.floor(up + 0.5), 0, 255).astype(np.uint8)
+
+
+def score(sr_uint8, hr_uint8, *, crop_border: int, y_channel: bool) -> dict:
+    kw = dict(crop_border=crop_border, y_channel=y_channel)
+    return {
+        "psnr": metrics.psnr(sr_uint8, hr_uint8, **kw),
+        "ssim": metrics.ssim(sr_uint8, hr_uint8, **kw),
+    }
+
+
+def evaluate_examples(
+    predict,
+    examples,
+    *,
+    scale: int,
+    crop_border: int | None = None,
+    y_channel: bool = True,
+    keep_outputs: int = 0,
+    extra=None,
+    degradation=None,
+) -> dict:
+    """Score ``predict`` (and bicubic) on ``[(name, hr, lr or None)]``.
+
+    Args:
+      predict: ``lr float32 (1,h,w,3) in [0,1] -> sr (1,H,W,3)``, or ``None`` for
+        bicubic only.
+      keep_outputs: return the first N ``(lr↑bicubic, sr, hr)`` uint8 triples
+        (for image grids).
+      extra: optional ``(sr, hr) -> {name: value}`` on float [0, 1] batches of one
+        image (e.g. the perceptual distance), averaged into ``result['model']``.
+    Returns ``{'model': {...}, 'bicubic': {...}, 'per_image': [...], 'outputs': [...]}``
+    with mean PSNR/SSIM.
+    """
+    crop = scale if crop_border is None else crop_border
+    rows, outputs = [], []
+    for index, (name, hr, lr) in enumerate(examples):
+        if lr is None:
+            lr = (
+                make_lr(hr, scale)
+                if degradation is None
+                else degradation.apply(hr, scale=scale, index=index)
+            )
+        hr = hr[: lr.shape[0] * scale, : lr.shape[1] * scale]
+        bic = bicubic_upscale(lr, scale, hr.shape[:2])
+        row = {"image": name, "bicubic": score(bic, hr, crop_border=crop, y_channel=y_channel)}
+        sr = None
+        if predict is not None:
+            out = np.asarray(predict(lr[None].astype(np.float32) / 255.0))[0]
+            sr = to_uint8(out)
+            if sr.shape != hr.shape:
+                raise UserError(
+                    f"The model produced {sr.shape} for {name}, expected {hr.shape}; "
+                    "is --scale the model's scale?"
+                )
+            row["model"] = score(sr, hr, crop_border=crop, y_channel=y_channel)
+            if extra is not None:
+                row["model"].update(extra(sr[None] / np.float32(255), hr[None] / np.float32(255)))
+        rows.append(row)
+        if len(outputs) < keep_outputs:
+            outputs.append((bic, sr if sr is not None else bic, hr))
+    skipped = [{"image": n, "reason": r} for n, r in getattr(examples, "skipped", [])]
+    result = {"per_image": rows, "outputs": outputs, "skipped": skipped}
+    for key in ("bicubic", "model"):
+        if rows and key in rows[0]:
+            result[key] = {m: float(np.mean([r[key][m] for r in rows])) for m in rows[0][key]}
+    return result

@@ -1,0 +1,46 @@
+"""Console tables of evaluation results (one row per dataset, or paper Tables 2/3)."""
+
+from __future__ import annotations
+
+
+def format_table(results: dict[str, dict], title: str, baseline: str = "bicubic") -> str:
+    """A console table: one row per dataset, PSNR/SSIM of model and baseline."""
+    head = f"{baseline} PSNR/SSIM"
+    lines = [title, f"{'dataset':<24}{'model PSNR/SSIM':>20}{head:>22}"]
+    for name, r in results.items():
+        m = r.get("model")
+        model = f"{m['psnr']:.2f} / {m['ssim']:.4f}" if m else "-"
+        b = r["bicubic"]
+        lines.append(f"{name:<24}{model:>20}{b['psnr']:>13.2f} / {b['ssim']:.4f}")
+    return "\n".join(lines + skipped_lines(results))
+
+
+def skipped_lines(results: dict[str, dict]) -> list[str]:
+    """One line per dataset naming the images left out of its means."""
+    lines = []
+    for dataset, r in results.items():
+        if r.get("skipped"):
+            names = ", ".join(s["image"] for s in r["skipped"])
+            lines.append(f"{dataset}: not scored (unreadable or too small): {names}")
+    return lines
+
+
+def format_blind_table(results: dict[str, dict[str, dict]], title: str) -> str:
+    """Paper Table 2/3 layout: rows = degradation, columns = datasets, cells "model / bicubic"
+    PSNR. ``results`` is ``{dataset: {degradation label: evaluate_examples result}}``."""
+    datasets = list(results)
+    labels = list(results[datasets[0]]) if datasets else []
+    width = max([24] + [len(label) + 2 for label in labels])
+    lines = [
+        title,
+        f"{'degradation':<{width}}" + "".join(f"{d[:20]:>22}" for d in datasets),
+    ]
+    for label in labels:
+        cells = []
+        for d in datasets:
+            r = results[d][label]
+            m = f"{r['model']['psnr']:.2f}" if "model" in r else "-"
+            cells.append(f"{m + ' / ' + format(r['bicubic']['psnr'], '.2f'):>22}")
+        lines.append(f"{label:<{width}}" + "".join(cells))
+    firsts = {d: next(iter(per_label.values())) for d, per_label in results.items() if per_label}
+    return "\n".join(lines + skipped_lines(firsts))

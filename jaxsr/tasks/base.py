@@ -1,0 +1,135 @@
+"""The task contract: what a method provides so that the loop, the CLIs and the
+benchmark can train, evaluate and export it without knowing anything else about it.
+
+A task wires models, losses and degradations into pure functions. The training loop
+(``jaxsr.train.loop``) calls, in order::
+
+    task = TASKS[config.task](config)            # validate and build (no arrays yet)
+    consts = task.constants()                    # frozen arrays (VGG weights ...)
+    data = task.train_data(process_index, process_count)   # grain iterator of this process
+    state = task.init(rng)                       # a TrainState
+    state = task.init_from(state, variables)     # only with config.init_from set
+    for first_step, step_fn in task.phases():    # one compiled step per phase
+        state, metrics = step_fn(state, batch, consts)  # metrics include 'lr', 'nonfinite'
+    evaluator = task.evaluator(consts)           # eval set, protocols, metric names, table
+    evaluator.run(lambda lq: task.predict(task.eval_variables(state), lq))
+
+``model_spec`` / ``model_variables`` describe the network a run exports (what
+``jaxsr.load_model`` rebuilds from a workdir); ``example_batch`` feeds the benchmark.
+
+:class:`Task` gives every method but ``init`` and ``train_step`` a default that fits
+a single-generator SR task; a method overrides what it does differently. A new method
+is one file in ``models/``, ``losses/`` (if any), ``tasks/`` and ``configs/``, and one
+line in ``jaxsr.tasks.TASKS``; nothing in the loop.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsr.data.pipeline import train_dataset
+from jaxsr.errors import UserError
+from jaxsr.eval.evaluator import Evaluator
+from jaxsr.train.state import TrainState, state_field
+
+
+def model_spec(config) -> tuple[str, dict]:
+    """The registry name and constructor kwargs of a config's generator (``config.model``
+    plus the scale; the compute dtype and remat are run options, not part of it)."""
+    kwargs = dict(config.model)
+    name = kwargs.pop("name")
+    kwargs["scale"] = config.scale
+    return name, kwargs
+
+
+class Task:
+    """Base class and documentation of the contract (see the module docstring).
+
+    Class attributes:
+      losses: the loss names ``config.losses`` may use (checked before a run starts).
+    """
+
+    losses: tuple[str, ...] = ()
+
+    def __init__(self, config):
+        self.config = config
+        self.scale = int(config.scale)
+
+    # -- training ------------------------------------------------------------------
+    def init(self, rng: jax.Array) -> TrainState:
+        """The initial train state (networks keyed by role: 'g', 'd', 'e', ...)."""
+        raise NotImplementedError
+
+    def train_step(self, state: TrainState, batch: dict, consts: dict):
+        """``(state, batch, consts) -> (state, metrics)``, pure and jittable. ``metrics``
+        holds device scalars, among them ``lr`` and ``nonfinite`` (1.0 when the step
+        was skipped because a loss or gradient was NaN/inf: the state is unchanged)."""
+        raise NotImplementedError
+
+    def phases(self) -> list[tuple[int, object]]:
+        """``[(first step, step fn)]`` in order; each phase is compiled when reached
+        (DASR: encoder-only, then joint). Default: one phase, ``train_step``."""
+        return [(0, self.train_step)]
+
+    def constants(self) -> dict:
+        """Frozen arrays the step reads (replicated, passed as an argument)."""
+        return {}
+
+    def train_data(self, process_index: int = 0, process_count: int = 1):
+        """This process's grain iterator of uint8 batches (its share of each global batch)."""
+        return train_dataset(self.config, process_index=process_index, process_count=process_count)
+
+    def example_batch(self, batch_size: int) -> dict:
+        """A random uint8 batch of the training shape (benchmarks, contract tests)."""
+        p = self.config.data.patch_size
+        rng = np.random.default_rng(0)
+        return {"gt": rng.integers(0, 256, (batch_size, p, p, 3), dtype=np.uint8)}
+
+    def init_from(self, state: TrainState, name: str, kwargs: dict, variables: dict):
+        """Start from pretrained weights (``config.init_from``: a workdir or a model dir,
+        loaded by the loop into ``(name, kwargs, variables)``). Default: they become the
+        generator ('g') and its EMA copy. The optimizer state stays as ``init`` made it:
+        optax initialises from shapes only, so it already is the state of these weights."""
+        want = self.model_spec()
+        if (name, kwargs) != want:
+            raise UserError(
+                f"init_from={self.config.init_from!r} holds {name} {kwargs}, but this config "
+                f"builds {want[0]} {want[1]}; match config.model/scale to it."
+            )
+        old = state.params["g"]
+        params = jax.tree.map(
+            lambda x, ref: jnp.asarray(np.asarray(x), ref.dtype), variables["params"], old
+        )
+        params = jax.device_put(params, jax.tree.leaves(old)[0].sharding)
+        return state.replace(
+            params={**state.params, "g": params},
+            ema=jax.tree.map(jnp.copy, params) if state.ema is not None else None,
+        )
+
+    # -- export and evaluation -----------------------------------------------------
+    def model_spec(self) -> tuple[str, dict]:
+        """``(registry name, kwargs)`` of the exported network (``jaxsr.load_model``)."""
+        return model_spec(self.config)
+
+    @staticmethod
+    def model_variables(raw) -> dict:
+        """The exported network's variables in a train state (a ``TrainState`` or its
+        restored nested dict): the generator's EMA weights when kept (BasicSR evaluates
+        and releases those), else its trained ones."""
+        ema = state_field(raw, "ema")
+        return {"params": ema if ema is not None else state_field(raw, "params")["g"]}
+
+    def eval_variables(self, state: TrainState) -> dict:
+        """The variables ``predict`` evaluates during training."""
+        return self.model_variables(state)
+
+    def predict(self, variables: dict, lq: jax.Array) -> jax.Array:
+        """Input float [0, 1] NHWC -> output float (unclamped)."""
+        return self.model.apply(variables, lq)
+
+    def evaluator(self, consts: dict) -> Evaluator:
+        """The evaluation set and protocol (default: bicubic ×scale SR on
+        ``config.data.eval``, PSNR/SSIM against bicubic)."""
+        return Evaluator.from_config(self.config)
