@@ -36,8 +36,8 @@ def apply_updates(tx, grads, opt_state, params, *, lr=None):
     count (DASR's Adam of the SR network starts counting at stage 2).
     """
     updates, opt_state = tx.update(grads, opt_state, params)
-    if lr is not None:
-        updates = jax.tree.map(lambda u: -lr * u, updates)
+    if lr is not None:  # written as the official step writes it, for identical rounding
+        return jax.tree.map(lambda p, u: p - lr * u, params, updates), opt_state
     return optax.apply_updates(params, updates), opt_state
 
 
