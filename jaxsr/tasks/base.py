@@ -25,6 +25,8 @@ line in ``jaxsr.tasks.TASKS``; nothing in the loop.
 
 from __future__ import annotations
 
+import abc
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,8 +46,10 @@ def model_spec(config) -> tuple[str, dict]:
     return name, kwargs
 
 
-class Task:
+class Task(abc.ABC):
     """Base class and documentation of the contract (see the module docstring).
+    ``init`` and ``train_step`` are what every method must write; a subclass without
+    them cannot be instantiated.
 
     Class attributes:
       losses: the loss names ``config.losses`` may use (checked before a run starts).
@@ -58,15 +62,15 @@ class Task:
         self.scale = int(config.scale)
 
     # -- training ------------------------------------------------------------------
+    @abc.abstractmethod
     def init(self, rng: jax.Array) -> TrainState:
         """The initial train state (networks keyed by role: 'g', 'd', 'e', ...)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def train_step(self, state: TrainState, batch: dict, consts: dict):
         """``(state, batch, consts) -> (state, metrics)``, pure and jittable. ``metrics``
         holds device scalars, among them ``lr`` and ``nonfinite`` (1.0 when the step
         was skipped because a loss or gradient was NaN/inf: the state is unchanged)."""
-        raise NotImplementedError
 
     def phases(self) -> list[tuple[int, object]]:
         """``[(first step, step fn)]`` in order; each phase is compiled when reached
