@@ -7,7 +7,8 @@ directory that ``jaxsr.load_model``, ``evaluate``, ``upscale`` and ``init_from``
 
 Recognised: RRDBNet / ESRGAN (all three key schemes, ×1/×2/×4 from shapes), DASR
 (``model_600.pt``: encoder + SR network, ×2/×3/×4 from shapes), MIRNet (the released
-denoising / SR / enhancement checkpoints, shared weights checked) and the torchvision
+denoising / SR / enhancement checkpoints, shared weights checked), pix2pixHD (G global
+or local, D with either key scheme, E; sizes from keys and shapes) and the torchvision
 VGG19 feature extractor (written as an ``.npz`` of Flax params).
 """
 
@@ -23,6 +24,7 @@ from jaxsr.convert.check import check_variables
 from jaxsr.convert.common import unwrap
 from jaxsr.convert.dasr import dasr_config, dasr_variables, is_dasr
 from jaxsr.convert.mirnet import is_mirnet, mirnet_config, mirnet_params
+from jaxsr.convert.pix2pixhd import architecture as pix2pixhd_architecture
 from jaxsr.convert.rrdbnet import is_rrdbnet, rrdbnet_config, rrdbnet_params
 from jaxsr.convert.torch_pickle import flat_state_dict, load_torch
 from jaxsr.convert.vgg import vgg19_params_from_torch
@@ -32,23 +34,24 @@ from jaxsr.saved_model import check_output, save_model
 
 
 def _architecture(sd: dict):
-    """``(model name, kwargs, variables, origins, description)`` of a recognised layout."""
+    """``(model name, kwargs, variables, origins, description, example inputs)`` of a
+    recognised layout (inputs ``None``: one RGB image)."""
     origins: dict = {}
     if is_rrdbnet(sd):
         cfg = rrdbnet_config(sd)
         size = f"nf={cfg['num_feat']}, nb={cfg['num_block']}, gc={cfg['num_grow_ch']}"
         variables = {"params": rrdbnet_params(sd, origins)}
-        return "rrdbnet", cfg, variables, origins, f"RRDBNet ×{cfg['scale']} ({size})"
+        return "rrdbnet", cfg, variables, origins, f"RRDBNet ×{cfg['scale']} ({size})", None
     if is_dasr(sd):
         cfg = dasr_config(sd)
         size = f"{cfg['n_groups']} groups × {cfg['n_blocks']} blocks, {cfg['n_feats']} features"
         desc = f"DASR ×{cfg['scale']} ({size}) with its degradation encoder"
-        return "dasr", cfg, dasr_variables(sd, origins), origins, desc
+        return "dasr", cfg, dasr_variables(sd, origins), origins, desc, None
     if is_mirnet(sd):
         cfg = mirnet_config(sd)
         desc = f"MIRNet ({cfg['n_rrg']} RRGs × {cfg['n_mrb']} MRBs, {cfg['n_feat']} features)"
-        return "mirnet", cfg, {"params": mirnet_params(sd, origins)}, origins, desc
-    return None
+        return "mirnet", cfg, {"params": mirnet_params(sd, origins)}, origins, desc, None
+    return pix2pixhd_architecture(sd)
 
 
 def convert(src: str, out: str, *, overwrite: bool = False) -> str:
@@ -69,8 +72,8 @@ def convert(src: str, out: str, *, overwrite: bool = False) -> str:
             "is the file complete and from the official code?"
         ) from e
     if found is not None:
-        name, cfg, variables, origins, description = found
-        check_variables(src, name, cfg, variables, origins)
+        name, cfg, variables, origins, description, inputs = found
+        check_variables(src, name, cfg, variables, origins, inputs)
         save_model(
             out,
             name,
@@ -93,7 +96,7 @@ def convert(src: str, out: str, *, overwrite: bool = False) -> str:
     shown = ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in list(sd.items())[:12])
     raise UserError(
         f"{src}: unrecognised layout with {len(sd)} tensors (first: {shown}); supported: "
-        "ESRGAN/BasicSR RRDBNet, DASR, MIRNet and torchvision VGG19."
+        "ESRGAN/BasicSR RRDBNet, DASR, MIRNet, pix2pixHD G/D/E and torchvision VGG19."
     )
 
 

@@ -27,13 +27,16 @@ def _flat(tree: dict, prefix: tuple = ()) -> dict[tuple, tuple]:
     return out
 
 
-def check_variables(src: str, name: str, kwargs: dict, variables: dict, origins: dict) -> None:
+def check_variables(
+    src: str, name: str, kwargs: dict, variables: dict, origins: dict, inputs=None
+) -> None:
     """Raise :class:`UserError` unless ``variables`` has exactly the shapes of
-    ``MODELS[name](**kwargs)``; ``origins`` maps variable paths to checkpoint keys."""
+    ``MODELS[name](**kwargs)``; ``origins`` maps variable paths to checkpoint keys.
+    ``inputs``: example arguments of the model (default one 32×32 RGB image)."""
     module = build_model(name, **kwargs)
-    expected = _flat(
-        jax.eval_shape(module.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3), jnp.float32))
-    )
+    if inputs is None:
+        inputs = (jnp.zeros((1, 32, 32, 3), jnp.float32),)
+    expected = _flat(jax.eval_shape(module.init, jax.random.key(0), *inputs))
     found = _flat(variables)
     where = lambda path: origins.get(path, "/".join(path))  # noqa: E731
     problems = [

@@ -22,6 +22,12 @@ def conv_kernel(w: np.ndarray, key: str = "") -> np.ndarray:
     return np.ascontiguousarray(_check_rank(w, 4, "Conv2d", key).transpose(2, 3, 1, 0))
 
 
+def transposed_conv_kernel(w: np.ndarray, key: str = "") -> np.ndarray:
+    """``ConvTranspose2d.weight`` (I, O, k, k) -> ``(k, k, I, O)``: PyTorch's taps, unflipped,
+    as :class:`jaxsr.models.layers.ConvTranspose` stores them."""
+    return np.ascontiguousarray(_check_rank(w, 4, "ConvTranspose2d", key).transpose(2, 3, 0, 1))
+
+
 def dense_kernel(w: np.ndarray, key: str = "") -> np.ndarray:
     """``Linear.weight`` (out, in) -> Flax (in, out)."""
     return np.ascontiguousarray(_check_rank(w, 2, "Linear", key).T)

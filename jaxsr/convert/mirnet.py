@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from jaxsr.convert.common import conv_kernel, nest
+from jaxsr.convert.common import conv_kernel, nest, transposed_conv_kernel
 from jaxsr.errors import UserError
 
 _DAU = {
@@ -51,12 +51,6 @@ def mirnet_config(sd: dict) -> dict:
         "n_mrb": len(mrbs),
         "height": len(height),
     }
-
-
-def transposed_conv_kernel(w: np.ndarray) -> np.ndarray:
-    """``ConvTranspose2d.weight`` (I, O, k, k) -> ``(k, k, I, O)``, the taps as
-    ``jaxsr.models.mirnet.ConvTranspose`` stores them."""
-    return np.ascontiguousarray(np.asarray(w).transpose(2, 3, 0, 1))
 
 
 def _same(sd: dict, keys: list[str], what: str) -> np.ndarray:

@@ -5,9 +5,23 @@ from __future__ import annotations
 from jaxsr.errors import UserError
 from jaxsr.models.dasr import BlindSR
 from jaxsr.models.mirnet import MIRNet
+from jaxsr.models.pix2pixhd import (
+    Encoder,
+    GlobalGenerator,
+    LocalEnhancer,
+    MultiscaleDiscriminator,
+)
 from jaxsr.models.rrdbnet import RRDBNet
 
-MODELS = {"rrdbnet": RRDBNet, "dasr": BlindSR, "mirnet": MIRNet}
+MODELS = {
+    "rrdbnet": RRDBNet,
+    "dasr": BlindSR,
+    "mirnet": MIRNet,
+    "pix2pixhd_global": GlobalGenerator,
+    "pix2pixhd_local": LocalEnhancer,
+    "pix2pixhd_discriminator": MultiscaleDiscriminator,
+    "pix2pixhd_encoder": Encoder,
+}
 
 
 def build_model(name: str, **kwargs):
@@ -17,4 +31,14 @@ def build_model(name: str, **kwargs):
     return MODELS[name](**kwargs)
 
 
-__all__ = ["MODELS", "BlindSR", "MIRNet", "RRDBNet", "build_model"]
+__all__ = [
+    "MODELS",
+    "BlindSR",
+    "Encoder",
+    "GlobalGenerator",
+    "LocalEnhancer",
+    "MIRNet",
+    "MultiscaleDiscriminator",
+    "RRDBNet",
+    "build_model",
+]

@@ -28,8 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxsr.models.layers import Conv, torch_default_init
-from jaxsr.ops.pixel_shuffle import pixel_shuffle
+from jaxsr.models.layers import Conv, ConvTranspose, torch_default_init
 
 
 def prelu(x, alpha):
@@ -61,53 +60,6 @@ def bilinear_up2(x):
     """``F.interpolate(scale_factor=2, mode='bilinear', align_corners=False)``."""
     n, h, w, c = x.shape
     return jax.image.resize(x, (n, 2 * h, 2 * w, c), "bilinear").astype(x.dtype)
-
-
-# Sub-pixel form of a k=3, stride-2, padding-1, output_padding-1 transposed conv: output
-# row 2i+a reads input rows i+d (d = 0, 1) through tap _TAP[a][d] of the 3-tap kernel
-# (None: no tap). Derived from o = 2m - 1 + t.
-_TAP = ((1, None), (2, 0))
-
-
-class ConvTranspose(nn.Module):
-    """``nn.ConvTranspose2d(C, C', 3, stride=2, padding=1, output_padding=1, bias=False)``.
-
-    Computed as a 2×2 convolution producing the four output phases, then a pixel
-    shuffle: the same result as the dilated-input formulation, but an ordinary conv in
-    both passes (the dilated form's kernel gradient ran 10× slower on XLA:CPU). The
-    ``kernel`` keeps PyTorch's taps as ``(3, 3, in, out)`` (``weight.transpose(2, 3, 0, 1)``).
-    """
-
-    features: int
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x):
-        # PyTorch's fan_in for a transposed conv is weight.size(1) * k * k = out * 9.
-        init = torch_default_init(self.features * 9)
-        w = self.param("kernel", init, (3, 3, x.shape[-1], self.features)).astype(self.dtype)
-        zero = jnp.zeros_like(w[0, 0])
-
-        def tap(a, d, b, e):
-            th, tw = _TAP[a][d], _TAP[b][e]
-            return zero if th is None or tw is None else w[th, tw]
-
-        # A (2, 2, in, 4·out) kernel; output channel o*4 + a*2 + b is phase (a, b) of
-        # channel o, the order pixel_shuffle expects.
-        phases = [
-            jnp.stack([tap(a, d, b, e) for a in (0, 1) for b in (0, 1)], -1)
-            for d in (0, 1)
-            for e in (0, 1)
-        ]
-        k = jnp.stack(phases).reshape(2, 2, x.shape[-1], 4 * self.features)
-        y = jax.lax.conv_general_dilated(
-            jnp.pad(x.astype(self.dtype), ((0, 0), (0, 1), (0, 1), (0, 0))),
-            k,
-            window_strides=(1, 1),
-            padding="VALID",
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        )
-        return pixel_shuffle(y, 2)
 
 
 class DAU(nn.Module):

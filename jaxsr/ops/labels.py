@@ -1,0 +1,70 @@
+"""Semantic label and instance maps as network inputs (pix2pixHD, spec §4.3).
+
+A label map holds one integer class id per pixel (Cityscapes ``*_labelIds.png``); an
+instance map one id per object (Cityscapes ``*_instanceIds.png``: ids < 1000 are
+"stuff" class ids, ``class·1000 + k`` the k-th object of a class). The networks see
+the label map as a one-hot image and the instance map as its boundary ("edge") map;
+the instance feature encoder averages its features inside each instance, for which
+:func:`dense_instance_ids` renumbers the ids ``0..K-1`` so that the number of
+instances, not the size of the ids, sets the work.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def one_hot_labels(label, label_nc: int, dtype=jnp.float32):
+    """``(B, H, W)`` integer ids -> ``(B, H, W, label_nc)`` one-hot (``scatter_`` in the
+    official code)."""
+    return jax.nn.one_hot(label, label_nc, dtype=dtype)
+
+
+def instance_edges(inst, dtype=jnp.float32):
+    """``(B, H, W)`` ids -> ``(B, H, W, 1)`` boundary map: a pixel is 1 when it differs
+    from its left, right, upper or lower neighbour, so both pixels of every differing
+    horizontal or vertical pair are marked (pix2pixHD's ``get_edges``)."""
+    dx = inst[:, :, 1:] != inst[:, :, :-1]
+    dy = inst[:, 1:, :] != inst[:, :-1, :]
+    edge = jnp.zeros(inst.shape, bool)
+    edge = edge.at[:, :, 1:].set(edge[:, :, 1:] | dx)
+    edge = edge.at[:, :, :-1].set(edge[:, :, :-1] | dx)
+    edge = edge.at[:, 1:, :].set(edge[:, 1:, :] | dy)
+    edge = edge.at[:, :-1, :].set(edge[:, :-1, :] | dy)
+    return edge[..., None].astype(dtype)
+
+
+def dense_instance_ids(inst, num_instances: int):
+    """Renumber each image's instance ids to ``0..K-1`` in increasing id order, on device
+    (static ``num_instances`` ≥ K; ids past it would alias, which the host pipeline and
+    :func:`count_instances` rule out). Dense ids are unchanged."""
+    big = jnp.iinfo(jnp.int32).max
+
+    def one(ids):
+        _, inverse = jnp.unique(
+            ids.ravel(), return_inverse=True, size=num_instances, fill_value=big
+        )
+        return inverse.reshape(ids.shape)
+
+    return jax.vmap(one)(jnp.asarray(inst, jnp.int32))
+
+
+def count_instances(inst: np.ndarray) -> int:
+    """The largest number of distinct instance ids in one image of a ``(B, H, W)`` batch."""
+    return max(len(np.unique(m)) for m in np.asarray(inst))
+
+
+def instance_average(feat, inst, num_instances: int):
+    """Replace each feature by its mean over the pixels of its instance, per image and
+    channel (the encoder's instance-wise average pooling). ``inst``: dense ids
+    ``(B, H, W)`` in ``[0, num_instances)``."""
+    b, h, w, c = feat.shape
+    seg = (inst + jnp.arange(b)[:, None, None] * num_instances).reshape(-1)
+    flat = feat.reshape(-1, c).astype(jnp.float32)
+    n = b * num_instances
+    sums = jax.ops.segment_sum(flat, seg, num_segments=n)
+    counts = jax.ops.segment_sum(jnp.ones(seg.shape, jnp.float32), seg, num_segments=n)
+    means = sums / jnp.maximum(counts, 1.0)[:, None]
+    return means[seg].reshape(b, h, w, c).astype(feat.dtype)
