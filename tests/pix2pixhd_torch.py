@@ -132,7 +132,7 @@ def _nlayer(input_nc, ndf, n_layers):
     kw, pad = 4, 2
     seq = [[nn.Conv2d(input_nc, ndf, kw, 2, pad), nn.LeakyReLU(0.2, True)]]
     nf = ndf
-    for n in range(1, n_layers):
+    for _n in range(1, n_layers):
         prev, nf = nf, min(nf * 2, 512)
         seq += [[nn.Conv2d(prev, nf, kw, 2, pad), _norm(nf), nn.LeakyReLU(0.2, True)]]
     prev, nf = nf, min(nf * 2, 512)

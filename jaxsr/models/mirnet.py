@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxsr.models.layers import Conv, ConvTranspose, torch_default_init
+from jaxsr.models.layers import Conv, ConvTranspose
 
 
 def prelu(x, alpha):
@@ -134,7 +134,7 @@ class ResidualUpSample(nn.Module):
     def __call__(self, x):
         c, dt = self.features, self.dtype
         top = PReLU(name="prelu0")(Conv(c, 1, use_bias=False, dtype=dt, name="top0")(x))
-        top = PReLU(name="prelu1")(ConvTranspose(c, dt, name="top2")(top))
+        top = PReLU(name="prelu1")(ConvTranspose(c, dtype=dt, name="top2")(top))
         top = Conv(c // 2, 1, use_bias=False, dtype=dt, name="top4")(top)
         bot = Conv(c // 2, 1, use_bias=False, dtype=dt, name="bot1")(bilinear_up2(x))
         return top + bot
