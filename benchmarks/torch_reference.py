@@ -2,7 +2,9 @@
 
 They follow the official implementations' layer order (BasicSR for RRDBNet) so the
 PyTorch step does the same arithmetic as the jaxsr step. Tests do not use these:
-parity tests carry their own, independently written references.
+parity tests carry their own, independently written references. pix2pixHD's networks
+are the parity tests' reference (``tests/pix2pixhd_torch.py``, the official layout),
+re-exported here.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
+
+from tests import pix2pixhd_torch  # noqa: F401 (re-exported for the benchmark)
 
 
 class _DenseBlock(nn.Module):
@@ -400,3 +404,28 @@ class MIRNetTorch(nn.Module):
                 r = m(r)
             h = conv(r) + h
         return self.conv_out(h) + x
+
+
+class _VGGSlices(nn.Module):
+    """pix2pixHD's ``Vgg19``: torchvision features split after relu1_1 … relu5_1."""
+
+    def __init__(self):
+        super().__init__()
+        features = vgg19_features_torch(29)
+        bounds = (0, 2, 7, 12, 21, 30)
+        self.slices = nn.ModuleList(
+            nn.Sequential(*features[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        )
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, x):
+        out = []
+        for s in self.slices:
+            x = s(x)
+            out.append(x)
+        return out
+
+
+def vgg19_relu_slices() -> nn.Module:
+    return _VGGSlices().eval()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-RECIPES = ("esrgan_psnr", "esrgan", "dasr", "mirnet")
+RECIPES = ("esrgan_psnr", "esrgan", "dasr", "mirnet", "pix2pixhd")
 
 
 def load(recipe: str, preset: str = ""):

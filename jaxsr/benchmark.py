@@ -19,6 +19,13 @@ PyTorch iteration (degradation on the device as ``SRMDPreprocessing``, MoCo, G, 
 (``jaxsr.ops.tiling``), both frameworks through the same tiler: megapixels of input per
 second and the process's peak resident memory (CPU) or the device's peak (GPU/TPU).
 
+**pix2pixHD** (``configs/pix2pixhd.py``): the G + multi-scale D step (LSGAN + feature
+matching + VGG19) at ``--p2p_train_size`` (512×256 by default) and G inference at
+``--p2p_infer_size`` (1024×512), each in float32 and bfloat16, beside the official
+PyTorch iteration / forward (fp32, and bf16 under CPU/CUDA autocast). Peak memory: the
+device's peak on accelerators; on a CPU, XLA's size of the compiled program's buffers
+for jaxsr and the growth of the process's peak RSS for PyTorch.
+
 Nothing is asserted; numbers depend on the machine, which is printed first.
 """
 
@@ -41,7 +48,7 @@ from ml_collections import config_flags  # noqa: E402
 from jaxsr.data.degradations import FixedDegradation  # noqa: E402
 from jaxsr.models import build_model  # noqa: E402
 from jaxsr.ops.tiling import tiled_apply  # noqa: E402
-from jaxsr.tasks import make_task, model_spec  # noqa: E402
+from jaxsr.tasks import make_task  # noqa: E402
 from jaxsr.train import sharding  # noqa: E402
 from jaxsr.train.loop import compile_train_step, init_state  # noqa: E402
 
@@ -50,6 +57,8 @@ _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per framework (after warm
 _TORCH = flags.DEFINE_bool("torch", True, "Also time the PyTorch reference.")
 _INFER = flags.DEFINE_integer("infer_size", 512, "Side of the tiled-inference input; 0 = skip.")
 _TILE = flags.DEFINE_integer("tile", 256, "Tile side for tiled inference.")
+_P2P_TRAIN = flags.DEFINE_string("p2p_train_size", "512x256", "pix2pixHD train WxH.")
+_P2P_INFER = flags.DEFINE_string("p2p_infer_size", "1024x512", "pix2pixHD inference WxH.")
 flags.mark_flags_as_required(["config"])
 
 
@@ -70,6 +79,11 @@ def _timed(fn, steps: int) -> float:
     for _ in range(steps):
         fn()
     return (time.perf_counter() - t0) / steps
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _peak_rss() -> int:
@@ -263,7 +277,7 @@ def _inference_image(size: int) -> np.ndarray:
 
 
 def bench_jaxsr_infer(config, size: int, tile: int) -> dict:
-    name, kwargs = model_spec(config)
+    name, kwargs = make_task(config).model_spec(config)
     model = build_model(name, dtype=jnp.dtype(config.dtype), **kwargs)
     variables = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
     apply = jax.jit(model.apply)
@@ -333,11 +347,163 @@ def _mib(n) -> str:
     return f"{n / 2**20:,.0f}MiB" if n else "n/a"
 
 
+def _compiled_bytes(compiled) -> int | None:
+    mem = compiled.memory_analysis()
+    if mem is None:
+        return None
+    return (
+        mem.argument_size_in_bytes
+        + mem.output_size_in_bytes
+        + mem.temp_size_in_bytes
+        - mem.alias_size_in_bytes
+    )
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, h = (int(v) for v in text.lower().split("x"))
+    return h, w
+
+
+def bench_pix2pixhd_jaxsr(config, steps: int, train_hw, infer_hw) -> dict:
+    """The train step and G inference of ``config`` at the given sizes."""
+    mesh = sharding.make_mesh()
+    task = make_task(config)
+    batch = sharding.put_batch(task.random_batch(config.data.batch_size, *train_hw), mesh)
+    state = init_state(task, config, mesh)
+    consts = sharding.put_replicated(task.constants(), mesh)
+    t0 = time.perf_counter()
+    compiled = compile_train_step(task, mesh).lower(state, batch, consts).compile()
+    train = {"compile_s": time.perf_counter() - t0, "peak_bytes": _compiled_bytes(compiled)}
+    holder = {"state": state}
+
+    def step():
+        holder["state"], metrics = compiled(holder["state"], batch, consts)
+        jax.block_until_ready(metrics["loss"])
+
+    train["step_s"] = _timed(step, steps)
+    train["peak_bytes"] = _device_peak() or train["peak_bytes"]
+    x = task.encode(jax.tree.map(jnp.asarray, task.random_batch(1, *infer_hw)))[0]
+    variables = {"params": holder["state"].params["g"]}
+    t0 = time.perf_counter()
+    infer_c = jax.jit(task.model.apply).lower(variables, x).compile()
+    infer = {"compile_s": time.perf_counter() - t0, "peak_bytes": _compiled_bytes(infer_c)}
+    infer["step_s"] = _timed(lambda: jax.block_until_ready(infer_c(variables, x)), steps)
+    infer["peak_bytes"] = _device_peak() or infer["peak_bytes"]
+    return {"train": train, "infer": infer}
+
+
+def bench_pix2pixhd_torch(config, steps: int, train_hw, infer_hw, bf16: bool) -> dict:
+    """The official iteration (pix2pixHD_model.forward + G and D Adam steps) and forward."""
+    import torch
+
+    from benchmarks.torch_reference import pix2pixhd_torch, vgg19_relu_slices
+
+    torch.manual_seed(0)
+    torch.set_flush_denormal(True)
+    m, d = config.model, config.discriminator
+    in_nc = config.label_nc + 1
+    g = pix2pixhd_torch.GlobalGenerator(in_nc, 3, m.ngf, m.n_downsampling, m.n_blocks)
+    disc = pix2pixhd_torch.MultiscaleDiscriminator(in_nc + 3, d.ndf, d.n_layers, d.num_D)
+    vgg = vgg19_relu_slices()
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    n = config.data.batch_size
+    label = torch.nn.functional.one_hot(torch.randint(0, config.label_nc, (n, *train_hw)))
+    x = torch.cat([label.permute(0, 3, 1, 2).float(), torch.zeros(n, 1, *train_hw)], 1)
+    real = torch.rand(n, 3, *train_hw) * 2 - 1
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)
+
+    def step():
+        with autocast:
+            fake = g(x)
+            pred_fake_d = disc(torch.cat([x, fake.detach()], 1))
+            pred_real = disc(torch.cat([x, real], 1))
+            pred_fake = disc(torch.cat([x, fake], 1))
+            mse = torch.nn.functional.mse_loss
+            loss_d = 0.5 * sum(
+                mse(pf[-1], torch.zeros_like(pf[-1])) + mse(pr[-1], torch.ones_like(pr[-1]))
+                for pf, pr in zip(pred_fake_d, pred_real, strict=True)
+            )
+            loss_g = sum(mse(p[-1], torch.ones_like(p[-1])) for p in pred_fake)
+            fm_w = 4.0 / (d.n_layers + 1) / d.num_D
+            for pf, pr in zip(pred_fake, pred_real, strict=True):
+                for j in range(len(pf) - 1):
+                    loss_g = loss_g + 10 * fm_w * torch.mean(torch.abs(pf[j] - pr[j].detach()))
+            weights = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+            for w, a, b in zip(weights, vgg(fake), vgg(real), strict=True):
+                loss_g = loss_g + 10 * w * torch.mean(torch.abs(a - b.detach()))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+    rss0 = _rss()
+    out = {"train": _time_torch(step, steps)}
+    out["train"]["peak_bytes"] = max(0, _peak_rss() - rss0)
+    label = torch.nn.functional.one_hot(torch.randint(0, config.label_nc, (1, *infer_hw)))
+    xi = torch.cat([label.permute(0, 3, 1, 2).float(), torch.zeros(1, 1, *infer_hw)], 1)
+
+    def forward():
+        with torch.no_grad(), autocast:
+            g(xi)
+
+    rss0 = _rss()
+    out["infer"] = _time_torch(forward, steps)
+    out["infer"]["peak_bytes"] = max(0, _peak_rss() - rss0)
+    return out
+
+
+def main_pix2pixhd(config, steps: int) -> None:
+    train_hw, infer_hw = _size(_P2P_TRAIN.value), _size(_P2P_INFER.value)
+    rows = []
+    for dtype in ("float32", "bfloat16"):
+        c = config.copy_and_resolve_references()
+        c.dtype = dtype
+        rows.append((f"jaxsr {dtype}", bench_pix2pixhd_jaxsr(c, steps, train_hw, infer_hw)))
+    if _TORCH.value:
+        try:
+            for bf16 in (False, True):
+                r = bench_pix2pixhd_torch(config, steps, train_hw, infer_hw, bf16)
+                v = r["train"]["version"]
+                rows.append((f"PyTorch {v} {'bf16 autocast' if bf16 else 'float32'}", r))
+        except ImportError as e:
+            print(f"The PyTorch column is skipped ({e}).")
+    b = config.data.batch_size
+    for part, title in (
+        (
+            "train",
+            f"Train step G + {config.discriminator.num_D}-scale D + VGG, batch {b}, "
+            f"{train_hw[1]}x{train_hw[0]}",
+        ),
+        ("infer", f"G inference, 1 image {infer_hw[1]}x{infer_hw[0]}"),
+    ):
+        print(f"\n{title} ({steps} timed steps after warm-up)")
+        print(f"{'':<34}{'compile s':>10}{'steps/s':>10}{'peak mem':>12}")
+        for name, r in rows:
+            x = r[part]
+            print(
+                f"{name:<34}{x['compile_s']:>10.2f}{1 / x['step_s']:>10.3f}"
+                f"{_mib(x.get('peak_bytes')):>12}"
+            )
+    print(
+        "(peak mem: device peak on accelerators; on a CPU, XLA's buffer size of the compiled "
+        "program for jaxsr, the rise of the process's peak RSS for PyTorch)"
+    )
+
+
 def main(argv):
     del argv
     config = _CONFIG.value
     steps = _STEPS.value
     print(f"Machine: {machine()}")
+    if config.task == "pix2pixhd":
+        m, d = dict(config.model), dict(config.discriminator)
+        print(f"Recipe: pix2pixHD, G {m}, D {d}, label_nc {config.label_nc}, remat {config.remat}")
+        main_pix2pixhd(config, steps)
+        return
     print(
         f"Recipe: task {config.task}, model {dict(config.model)}, ×{config.scale}, "
         f"batch {config.data.batch_size}, HR patch {config.data.patch_size}, "

@@ -80,15 +80,17 @@ def data_config(
 
 def set_run_length(
     c: ml_collections.ConfigDict,
-    steps: int,
+    steps: int | None,
     *,
     log_every: int = 100,
     eval_every: int = 0,
     checkpoint_every: int,
     keep_checkpoints: int = 3,
 ) -> None:
-    """How long a run is and how often it logs, evaluates and saves."""
-    c.num_train_steps = steps  # total optimizer steps
+    """How long a run is (``steps``; ``None`` for a task that counts epochs) and how
+    often it logs, evaluates and saves."""
+    if steps is not None:
+        c.num_train_steps = steps  # total optimizer steps
     c.log_every = log_every  # train metrics period (steps)
     c.eval_every = eval_every  # evaluation period (steps); 0 = only at the end
     c.checkpoint_every = checkpoint_every  # checkpoint period (steps)

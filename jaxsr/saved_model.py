@@ -25,7 +25,7 @@ from jaxsr.convert.common import nest
 from jaxsr.errors import UserError
 from jaxsr.files import atomic_dir
 from jaxsr.models import build_model
-from jaxsr.tasks import TASKS, model_spec
+from jaxsr.tasks import TASKS
 from jaxsr.train.checkpoint import restore_raw_state
 from jaxsr.train.workdir import CONFIG_FILE, load_config
 
@@ -125,7 +125,7 @@ def load_model_description(path: str) -> tuple[str, dict, dict]:
         if config.get("task") not in TASKS:
             raise UserError(f"{path}: config.json names no known task ({config.get('task')!r}).")
         task = TASKS[config.task]
-        name, kwargs = model_spec(config)
+        name, kwargs = task.model_spec(config)
         return name, kwargs, task.model_variables(restore_raw_state(path))
     raise UserError(
         f"{path!r} is neither a jaxsr model directory ({MODEL_FILE}) nor a training workdir "

@@ -9,11 +9,25 @@ from __future__ import annotations
 
 import os
 
+import jax
 import numpy as np
+from absl import logging
 
 from jaxsr.convert.torch_pickle import flat_state_dict, load_torch
 from jaxsr.errors import UserError
-from jaxsr.models.vgg import LAYER_INDEX, WIDTHS, vgg19_layers
+from jaxsr.models.vgg import LAYER_INDEX, WIDTHS, random_vgg19_params, vgg19_layers
+
+
+def loss_vgg19_params(path: str, layers) -> dict:
+    """The frozen VGG19 of a perceptual loss: the weights at ``path``, or a randomly
+    initialised network for ``path == 'random'`` (tests and demos, with a warning)."""
+    if path == "random":
+        logging.warning(
+            "Using a RANDOMLY INITIALISED VGG19 for the perceptual loss (vgg_weights="
+            "'random'): fine for tests and demos, meaningless for real training."
+        )
+        return random_vgg19_params(jax.random.key(1), tuple(layers))
+    return load_vgg19_params(path, tuple(layers))
 
 
 def vgg19_params_from_torch(state_dict: dict) -> dict:

@@ -36,6 +36,19 @@ def instance_edges(inst, dtype=jnp.float32):
     return edge[..., None].astype(dtype)
 
 
+def encode_labels(label, inst, label_nc: int, dtype=jnp.float32):
+    """The official G/D label input: one-hot ids (``label_nc > 0``) or an RGB label image
+    mapped to [-1, 1] (``label_nc`` 0), then the instance edge map unless ``inst`` is
+    ``None`` (``--no_instance``)."""
+    if label_nc:
+        x = one_hot_labels(label, label_nc, dtype)
+    else:
+        x = (label.astype(jnp.float32) / 127.5 - 1.0).astype(dtype)
+    if inst is not None:
+        x = jnp.concatenate([x, instance_edges(inst, dtype)], -1)
+    return x
+
+
 def dense_instance_ids(inst, num_instances: int):
     """Renumber each image's instance ids to ``0..K-1`` in increasing id order, on device
     (static ``num_instances`` ≥ K; ids past it would alias, which the host pipeline and

@@ -12,10 +12,17 @@ from jaxsr.models import MODELS
 from jaxsr.tasks.base import Task, model_spec
 from jaxsr.tasks.dasr import DASRTask
 from jaxsr.tasks.esrgan import ESRGAN
+from jaxsr.tasks.pix2pixhd import Pix2PixHD
 from jaxsr.tasks.restore import Restoration
 from jaxsr.tasks.sr import SupervisedSR
 
-TASKS = {"sr": SupervisedSR, "esrgan": ESRGAN, "dasr": DASRTask, "restore": Restoration}
+TASKS = {
+    "sr": SupervisedSR,
+    "esrgan": ESRGAN,
+    "dasr": DASRTask,
+    "restore": Restoration,
+    "pix2pixhd": Pix2PixHD,
+}
 
 
 def check_task_config(config) -> None:
@@ -43,6 +50,7 @@ def make_task(config):
 __all__ = [
     "DASRTask",
     "ESRGAN",
+    "Pix2PixHD",
     "TASKS",
     "check_task_config",
     "Restoration",

@@ -4,12 +4,14 @@ benchmark can train, evaluate and export it without knowing anything else about 
 A task wires models, losses and degradations into pure functions. The training loop
 (``jaxsr.train.loop``) calls, in order::
 
-    task = TASKS[config.task](config)            # validate and build (no arrays yet)
+    TASKS[config.task].check_config(config)      # values checked before anything is written
+    task = TASKS[config.task](config)            # build (no arrays yet)
     consts = task.constants()                    # frozen arrays (VGG weights ...)
     data = task.train_data(process_index, process_count)   # grain iterator of this process
     state = task.init(rng)                       # a TrainState
     state = task.init_from(state, variables)     # only with config.init_from set
-    for first_step, step_fn in task.phases():    # one compiled step per phase
+    for first_step, step_fn in task.phases():    # one compiled step per phase, until
+                                                 # task.num_train_steps()
         state, metrics = step_fn(state, batch, consts)  # metrics include 'lr', 'nonfinite'
     evaluator = task.evaluator(consts)           # eval set, protocols, metric names, table
     evaluator.run(lambda lq: task.predict(task.eval_variables(state), lq))
@@ -32,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsr.data.pipeline import train_dataset
+from jaxsr.data.sources import check_source_config
 from jaxsr.errors import UserError
 from jaxsr.eval.evaluator import Evaluator
 from jaxsr.train.state import TrainState, state_field
@@ -61,7 +64,21 @@ class Task(abc.ABC):
         self.config = config
         self.scale = int(config.scale)
 
+    @classmethod
+    def check_config(cls, config) -> None:
+        """Raise :class:`UserError` for a config value this task cannot use (called before
+        a run writes anything). Default: the SR data blocks ``data.train``/``data.eval``."""
+        for split in ("train", "eval"):
+            block = config.get("data", {}).get(split)
+            if block is not None:
+                check_source_config(block, f"data.{split}")
+
     # -- training ------------------------------------------------------------------
+    def num_train_steps(self) -> int:
+        """The run's length in optimizer steps (default ``config.num_train_steps``;
+        pix2pixHD counts epochs of its dataset)."""
+        return self.config.num_train_steps
+
     @abc.abstractmethod
     def init(self, rng: jax.Array) -> TrainState:
         """The initial train state (networks keyed by role: 'g', 'd', 'e', ...)."""
@@ -96,7 +113,7 @@ class Task(abc.ABC):
         loaded by the loop into ``(name, kwargs, variables)``). Default: they become the
         generator ('g') and its EMA copy. The optimizer state stays as ``init`` made it:
         optax initialises from shapes only, so it already is the state of these weights."""
-        want = self.model_spec()
+        want = self.model_spec(self.config)
         if (name, kwargs) != want:
             raise UserError(
                 f"init_from={self.config.init_from!r} holds {name} {kwargs}, but this config "
@@ -113,9 +130,11 @@ class Task(abc.ABC):
         )
 
     # -- export and evaluation -----------------------------------------------------
-    def model_spec(self) -> tuple[str, dict]:
-        """``(registry name, kwargs)`` of the exported network (``jaxsr.load_model``)."""
-        return model_spec(self.config)
+    @classmethod
+    def model_spec(cls, config) -> tuple[str, dict]:
+        """``(registry name, kwargs)`` of the network a run of ``config`` exports
+        (``jaxsr.load_model`` rebuilds it from a workdir without building the task)."""
+        return model_spec(config)
 
     @staticmethod
     def model_variables(raw) -> dict:
@@ -130,7 +149,8 @@ class Task(abc.ABC):
         return self.model_variables(state)
 
     def predict(self, variables: dict, lq: jax.Array) -> jax.Array:
-        """Input float [0, 1] NHWC -> output float (unclamped)."""
+        """Input float [0, 1] NHWC -> output float (unclamped). A task whose evaluator
+        feeds another input (pix2pixHD: a dict of label maps) documents it."""
         return self.model.apply(variables, lq)
 
     def evaluator(self, consts: dict) -> Evaluator:

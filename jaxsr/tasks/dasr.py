@@ -53,7 +53,7 @@ class DASRTask(Task):
 
     def __init__(self, config):
         super().__init__(config)
-        name, kwargs = self.model_spec()
+        name, kwargs = self.model_spec(config)
         self.model = build_model(name, dtype=jnp.dtype(config.dtype), remat=config.remat, **kwargs)
         self.encoder, self.generator = parts(self.model)
         self.dim = int(self.model.encoder_widths[-1])

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from absl import logging
 
-from jaxsr.convert.vgg import load_vgg19_params
+from jaxsr.convert.vgg import loss_vgg19_params
 from jaxsr.eval.evaluator import Evaluator
 from jaxsr.losses.gan import gan_loss, ragan_discriminator_losses, ragan_generator_loss
 from jaxsr.losses.perceptual import perceptual_loss
 from jaxsr.losses.pixel import PIXEL_LOSSES
 from jaxsr.models import build_model
 from jaxsr.models.discriminator import VGGStyleDiscriminator
-from jaxsr.models.vgg import VGG19Features, random_vgg19_params
+from jaxsr.models.vgg import VGG19Features
 from jaxsr.tasks.base import Task
 from jaxsr.tasks.sr import sr_input
 from jaxsr.train.optim import make_optimizer
@@ -41,7 +40,7 @@ class ESRGAN(Task):
 
     def __init__(self, config):
         super().__init__(config)
-        name, kwargs = self.model_spec()
+        name, kwargs = self.model_spec(config)
         self.model = build_model(name, dtype=jnp.dtype(config.dtype), remat=config.remat, **kwargs)
         self.disc = VGGStyleDiscriminator(
             num_feat=config.discriminator.num_feat,
@@ -61,14 +60,7 @@ class ESRGAN(Task):
     def constants(self) -> dict:
         if "perceptual" not in self.weights:
             return {}
-        path = self.config.vgg_weights
-        if path == "random":
-            logging.warning(
-                "Using a RANDOMLY INITIALISED VGG19 for the perceptual loss (vgg_weights="
-                "'random'): fine for tests and demos, meaningless for real training."
-            )
-            return {"vgg": random_vgg19_params(jax.random.key(1), tuple(self.layer_weights))}
-        return {"vgg": load_vgg19_params(path, tuple(self.layer_weights))}
+        return {"vgg": loss_vgg19_params(self.config.vgg_weights, self.layer_weights)}
 
     def init(self, rng: jax.Array) -> TrainState:
         g_rng, d_rng, rng = jax.random.split(rng, 3)

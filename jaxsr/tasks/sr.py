@@ -41,7 +41,7 @@ class SupervisedSR(Task):
 
     def __init__(self, config):
         super().__init__(config)
-        name, kwargs = self.model_spec()
+        name, kwargs = self.model_spec(config)
         self.model = build_model(name, dtype=jnp.dtype(config.dtype), remat=config.remat, **kwargs)
         self.weights = {k: float(w) for k, w in config.losses.items() if w}
         self.tx, self.schedule = make_optimizer(config.optim)

@@ -144,6 +144,7 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
         )
     # A task with stages (DASR) has one step function per stage, compiled when reached.
     phases = task.phases()
+    num_steps = task.num_train_steps()
     compiled: dict[int, object] = {}
 
     def step_fn(state, batch, consts):
@@ -156,12 +157,12 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
     evaluator = task.evaluator(consts)
     predict = jax.jit(task.predict)
     report = periodic_actions.ReportProgress(
-        num_train_steps=config.num_train_steps, writer=writer, every_steps=config.log_every
+        num_train_steps=num_steps, writer=writer, every_steps=config.log_every
     )
 
     def run_eval(step: int) -> dict:
         variables = task.eval_variables(state)
-        results = evaluator.run(lambda lq: predict(variables, jnp.asarray(lq)))
+        results = evaluator.run(lambda lq: predict(variables, jax.tree.map(jnp.asarray, lq)))
         writer.write_scalars(step, evaluator.scalars(results))
         images = evaluator.images(results)
         if images:
@@ -173,13 +174,13 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
     t0 = time.time()
     try:
         with _Preemption() as preemption:
-            while step < config.num_train_steps:
+            while step < num_steps:
                 batch = sharding.put_batch(next(train_iter), mesh)
                 state, metrics = step_fn(state, batch, consts)
                 step += 1
                 history.append(metrics)
                 report(step)
-                is_last = step == config.num_train_steps
+                is_last = step == num_steps
                 stop = preemption.requested or checkpointer.manager.reached_preemption(step)
                 if step % config.log_every == 0 or is_last or stop:
                     lr = float(jax.device_get(history[-1]["lr"]))

@@ -18,6 +18,7 @@ Config fields (``config.optim``)::
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import optax
 
 from jaxsr.errors import UserError
@@ -47,6 +48,19 @@ def make_schedule(cfg) -> optax.Schedule:
             bounds.append(total)
         return optax.join_schedules(scheds, bounds)
     raise UserError(f"Unknown lr schedule {name!r}; choose one of {list(SCHEDULES)}.")
+
+
+def epoch_linear_decay(lr: float, niter: int, niter_decay: int, steps_per_epoch: int):
+    """pix2pixHD's schedule: ``lr`` for ``niter`` epochs, then lowered by ``lr/niter_decay``
+    after each of the next ``niter_decay`` epochs (per epoch, as the official
+    ``update_learning_rate``), counted in steps of ``steps_per_epoch``."""
+
+    def schedule(step):
+        epoch = step // steps_per_epoch
+        decays = jnp.clip(epoch - niter, 0, niter_decay)
+        return lr * (1.0 - decays / max(niter_decay, 1))
+
+    return schedule
 
 
 def make_adam(cfg) -> optax.GradientTransformation:

@@ -9,9 +9,8 @@ by ml_collections' locked ConfigDict (``jaxsr.main``).
 
 from __future__ import annotations
 
-from jaxsr.data.sources import check_source_config
 from jaxsr.errors import UserError
-from jaxsr.tasks import check_task_config
+from jaxsr.tasks import TASKS, check_task_config
 
 # field -> smallest valid value
 _MINIMUM = {
@@ -37,7 +36,8 @@ def _get(config, dotted: str):
 
 def validate_config(config) -> None:
     """Raise :class:`UserError` for the first config value that cannot work: the task,
-    its model and losses against what the task declares, numbers, data blocks."""
+    its model and losses against what the task declares, numbers, then the task's own
+    checks (``Task.check_config``: data blocks ...)."""
     check_task_config(config)
     for field, minimum in _MINIMUM.items():
         value = _get(config, field)
@@ -47,7 +47,4 @@ def validate_config(config) -> None:
             raise UserError(f"--config.{field}={value!r} must be a whole number.")
         if value < minimum:
             raise UserError(f"--config.{field}={value} must be at least {minimum}.")
-    for split in ("train", "eval"):
-        block = _get(config, f"data.{split}")
-        if block is not None:
-            check_source_config(block, f"data.{split}")
+    TASKS[config.task].check_config(config)

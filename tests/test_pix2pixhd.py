@@ -1,0 +1,225 @@
+"""pix2pixHD training: losses on hand-computed tensors, data checks, the coarse-to-fine
+phases (fixed global generator) and exact resume inside them."""
+
+import os
+import signal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import recipe_config
+from PIL import Image
+
+from jaxsr.data.label_maps import builtin_label_maps, make_label_source, transform
+from jaxsr.errors import Preempted, UserError
+from jaxsr.losses.feature_matching import feature_matching_loss, multiscale_gan_loss
+from jaxsr.saved_model import load_model
+from jaxsr.tasks import make_task
+from jaxsr.train import loop
+from jaxsr.train.checkpoint import restore_raw_state
+
+CITYSCAPES = os.path.join(
+    os.path.dirname(__file__), "..", "..", "shared", "data", "cityscapes_samples"
+)
+
+
+def test_gan_and_feature_matching_totals_on_hand_computed_tensors():
+    # Two scales, n_layers 1 -> three outputs per scale (two features + the score).
+    fake = [
+        [jnp.array([1.0, 3.0]), jnp.array([0.0, 2.0]), jnp.array([0.5, 1.5])],
+        [jnp.array([2.0]), jnp.array([4.0]), jnp.array([-1.0])],
+    ]
+    real = [
+        [jnp.array([0.0, 1.0]), jnp.array([0.0, 0.0]), jnp.array([1.0, 1.0])],
+        [jnp.array([2.0]), jnp.array([1.0]), jnp.array([1.0])],
+    ]
+    # LSGAN per scale, last output: mean((x - 1)^2) and mean(x^2).
+    assert [float(v) for v in multiscale_gan_loss(fake, True)] == [0.25, 4.0]
+    assert [float(v) for v in multiscale_gan_loss(fake, False)] == [1.25, 1.0]
+    # FM: weight 4/(1+1)/2 = 1; scale 0: mean|1-0,3-1| + mean|0-0,2-0| = 1.5 + 1 = 2.5;
+    # scale 1: |2-2| + |4-1| = 3.
+    fm = feature_matching_loss(fake, real)
+    np.testing.assert_allclose([float(v) for v in fm], [2.5, 3.0])
+    # The real branch carries no gradient into FM.
+    g = jax.grad(lambda r: sum(feature_matching_loss(fake, [[r, *real[0][1:]], real[1]])))(
+        real[0][0]
+    )
+    assert float(jnp.abs(g).sum()) == 0.0
+
+
+def _write_layout(root, labels, insts=None, size=(40, 32)):
+    for sub in ("train_label", "train_inst", "train_img"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    for i, label in enumerate(labels):
+        stem = f"city_{i:06d}_000019"
+        Image.fromarray(label.astype(np.uint8)).save(
+            f"{root}/train_label/{stem}_gtFine_labelIds.png"
+        )
+        inst = label.astype(np.int32) if insts is None else insts[i]
+        Image.fromarray(inst.astype(np.uint16)).save(
+            f"{root}/train_inst/{stem}_gtFine_instanceIds.png"
+        )
+        photo = np.full((*label.shape, 3), 100, np.uint8)
+        Image.fromarray(photo).resize(size).save(f"{root}/train_img/{stem}_leftImg8bit.png")
+
+
+def test_bad_label_data_stops_naming_the_file_and_the_value(tmp_path):
+    cfg = recipe_config("pix2pixhd", "tiny").data.train
+    cfg.kind, cfg.root = "folder", str(tmp_path)
+    ok = np.zeros((32, 40), np.uint8)
+    bad = ok.copy()
+    bad[3, 4] = 9
+    _write_layout(str(tmp_path), [ok, bad])
+    with pytest.raises(UserError, match=r"city_000001_000019_gtFine_labelIds\.png: label id 9"):
+        make_label_source(cfg, label_nc=8, instances=True)
+    assert make_label_source(cfg, label_nc=10, instances=True)  # label_nc fits -> fine
+
+    os.remove(f"{tmp_path}/train_inst/city_000000_000019_gtFine_instanceIds.png")
+    with pytest.raises(UserError, match=r"city_000000_000019_gtFine_labelIds\.png has no partner"):
+        make_label_source(cfg, label_nc=10, instances=True)
+    assert make_label_source(cfg, label_nc=10, instances=False)  # no_instance: not needed
+
+    _write_layout(str(tmp_path / "b"), [ok], size=(41, 32))
+    cfg.root = str(tmp_path / "b")
+    with pytest.raises(UserError, match=r"is 41x32 but its label map .* is 40x32"):
+        make_label_source(cfg, label_nc=10, instances=True)
+
+
+def test_transform_is_joint_nearest_for_ids_and_renumbers_instances():
+    rng = np.random.default_rng(0)
+    label = np.repeat(np.repeat(np.arange(4, dtype=np.int32).reshape(2, 2), 20, 0), 30, 1)
+    inst = np.where(label == 3, 26001, label).astype(np.int32)
+    image = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    ex = {"label": label, "inst": inst, "image": image}
+    out = transform(
+        ex,
+        rng,
+        mode="scale_width",
+        load_size=30,
+        fine_size=0,
+        base=4,
+        flip=False,
+        max_instances=8,
+    )
+    assert out["label"].shape == (20, 30) and out["image"].shape == (20, 30, 3)
+    assert set(np.unique(out["label"])) == {0, 1, 2, 3}  # nearest: no new ids
+    np.testing.assert_array_equal(np.unique(out["inst"]), [0, 1, 2, 3])  # renumbered
+    np.testing.assert_array_equal(out["inst"] == 3, out["label"] == 3)
+    with pytest.raises(UserError, match="max_instances=2"):
+        transform(
+            ex, rng, mode="none", load_size=0, fine_size=0, base=4, flip=False, max_instances=2
+        )
+
+
+def test_builtin_stand_in_labels_are_deterministic_and_cityscapes_style():
+    from jaxsr.data.sources import builtin_photo
+
+    photo = builtin_photo("coffee")
+    label, inst = builtin_label_maps(photo)
+    label2, inst2 = builtin_label_maps(photo)
+    np.testing.assert_array_equal(label, label2)
+    np.testing.assert_array_equal(inst, inst2)
+    assert label.shape == photo.shape[:2] and label.max() < 8
+    big = inst[inst >= 1000]
+    assert big.size and np.all(big // 1000 == label[inst >= 1000])  # class·1000 + k
+
+
+def _local_tiny(**overrides):
+    return recipe_config("pix2pixhd", "local,tiny", **overrides)
+
+
+@pytest.mark.slow
+def test_fixed_global_phase_then_all_of_g_and_exact_resume_inside_it(tmp_path, monkeypatch):
+    config = _local_tiny()
+    task = make_task(config)
+    assert task.num_train_steps() == 4 and [f for f, _ in task.phases()] == [0, 2]
+    whole = loop.train_and_evaluate(config, str(tmp_path / "whole"))
+
+    # Stop after step 1 (inside the fixed phase): SIGTERM during the second batch fetch.
+    calls = {"n": 0}
+    put_batch = loop.sharding.put_batch
+
+    def put_and_preempt(batch, mesh):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            signal.raise_signal(signal.SIGTERM)
+        return put_batch(batch, mesh)
+
+    monkeypatch.setattr(loop.sharding, "put_batch", put_and_preempt)
+    with pytest.raises(Preempted):
+        loop.train_and_evaluate(config, str(tmp_path / "cut"))
+    monkeypatch.setattr(loop.sharding, "put_batch", put_batch)
+    assert restore_raw_state(str(tmp_path / "cut"))["step"] == 1
+    resumed = loop.train_and_evaluate(config, str(tmp_path / "cut"))
+    for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(resumed.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    # The global generator: unchanged through step 2 (fixed phase), changed by step 4.
+    init = loop.init_state(task, config, loop.sharding.make_mesh())
+    at2 = restore_raw_state(str(tmp_path / "whole"), step=2)["params"]["g"]
+    for name, before in init.params["g"].items():
+        after2 = at2[name]
+        same = jax.tree.map(lambda x, y: bool(np.array_equal(np.asarray(x), y)), before, after2)
+        assert all(jax.tree.leaves(same)) == (not name.startswith("model1_")), name
+    changed = jax.tree.map(
+        lambda x, y: not np.array_equal(np.asarray(x), np.asarray(y)),
+        init.params["g"]["global"],
+        whole.params["g"]["global"],
+    )
+    assert all(jax.tree.leaves(changed))
+
+
+@pytest.mark.slow
+def test_local_starts_from_a_global_run_by_partial_load(tmp_path):
+    glob = recipe_config("pix2pixhd", "tiny", **{"model.ngf": 4, "model.n_downsampling": 2})
+    glob.discriminator.num_D = 2
+    g_state = loop.train_and_evaluate(glob, str(tmp_path / "g"))
+    local = _local_tiny(init_from=str(tmp_path / "g"))
+    local.discriminator.num_D = 3
+    local.epochs.niter = local.epochs.niter_decay = 0  # load only, no training
+    state = loop.train_and_evaluate(local, str(tmp_path / "l"))
+    gp, lp = g_state.params, state.params
+    np.testing.assert_array_equal(
+        lp["g"]["global"]["res_0"]["conv1"]["kernel"], gp["g"]["res_0"]["conv1"]["kernel"]
+    )
+    np.testing.assert_array_equal(
+        lp["d"]["scale1"]["layer2"]["kernel"], gp["d"]["scale1"]["layer2"]["kernel"]
+    )
+    assert not np.array_equal(lp["d"]["scale2"]["layer0"]["kernel"].shape, ())  # kept its init
+
+
+@pytest.mark.slow
+def test_exported_generator_runs_the_official_input_encoding(tmp_path):
+    config = recipe_config("pix2pixhd", "tiny")
+    state = loop.train_and_evaluate(config, str(tmp_path / "w"))
+    task = make_task(config)
+    module, variables = load_model(str(tmp_path / "w"))
+    batch = jax.tree.map(jnp.asarray, task.random_batch(1, 32, 48))
+    x, _ = task.encode(batch)
+    assert x.shape[-1] == 8 + 1  # one-hot + edge
+    want = task.predict(task.eval_variables(state), batch)
+    np.testing.assert_allclose(
+        np.asarray((module.apply(variables, x) + 1) / 2), np.asarray(want), atol=1e-5
+    )
+
+
+@pytest.mark.skipif(not os.path.isdir(CITYSCAPES), reason="shared Cityscapes samples absent")
+def test_cityscapes_samples_load_in_the_official_layout():
+    cfg = recipe_config("pix2pixhd", "").data.train
+    cfg.root = CITYSCAPES
+    source = make_label_source(cfg, label_nc=35, instances=True)
+    assert len(source) == 8
+    ex = source[0]
+    assert ex["label"].shape == (1024, 2048) and ex["inst"].max() >= 1000
+    out = transform(
+        ex,
+        np.random.default_rng(0),
+        mode="scale_width",
+        load_size=256,
+        fine_size=0,
+        base=16,
+        flip=True,
+        max_instances=256,
+    )
+    assert out["image"].shape == (128, 256, 3) and out["inst"].max() < 256
