@@ -171,36 +171,44 @@ def test_fixed_global_phase_then_all_of_g_and_exact_resume_inside_it(tmp_path, m
 
 
 @pytest.mark.slow
-def test_local_starts_from_a_global_run_by_partial_load(tmp_path):
-    glob = recipe_config("pix2pixhd", "tiny", **{"model.ngf": 4, "model.n_downsampling": 2})
-    glob.discriminator.num_D = 2
+def test_global_run_exports_g_and_starts_a_local_run_by_partial_load(tmp_path):
+    glob = recipe_config("pix2pixhd", "tiny")
     g_state = loop.train_and_evaluate(glob, str(tmp_path / "g"))
+
+    # The exported G takes the official input encoding and gives what predict gives.
+    task = make_task(glob)
+    module, variables = load_model(str(tmp_path / "g"))
+    batch = jax.tree.map(jnp.asarray, task.random_batch(1, 32, 48))
+    x, _ = task.encode(batch)
+    assert x.shape[-1] == 8 + 1  # one-hot + edge
+    want = task.predict(task.eval_variables(g_state), batch)
+    got = (module.apply(variables, x) + 1) / 2
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-5)
+
+    # Coarse to fine: G1 fills the local G's global part, the 2-scale D two of 3 scales.
     local = _local_tiny(init_from=str(tmp_path / "g"))
     local.discriminator.num_D = 3
     local.epochs.niter = local.epochs.niter_decay = 0  # load only, no training
     state = loop.train_and_evaluate(local, str(tmp_path / "l"))
+    fresh = loop.init_state(make_task(local), local, loop.sharding.make_mesh())
     gp, lp = g_state.params, state.params
-    np.testing.assert_array_equal(
-        lp["g"]["global"]["res_0"]["conv1"]["kernel"], gp["g"]["res_0"]["conv1"]["kernel"]
+    for path in (("res_0", "conv1", "kernel"), ("up_1", "kernel"), ("conv_in", "bias")):
+        a, b = lp["g"]["global"], gp["g"]
+        for k in path:
+            a, b = a[k], b[k]
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for scale in ("scale0", "scale1"):
+        np.testing.assert_array_equal(
+            np.asarray(lp["d"][scale]["layer2"]["kernel"]),
+            np.asarray(gp["d"][scale]["layer2"]["kernel"]),
+        )
+    np.testing.assert_array_equal(  # new parts keep their init
+        np.asarray(lp["d"]["scale2"]["layer0"]["kernel"]),
+        np.asarray(fresh.params["d"]["scale2"]["layer0"]["kernel"]),
     )
     np.testing.assert_array_equal(
-        lp["d"]["scale1"]["layer2"]["kernel"], gp["d"]["scale1"]["layer2"]["kernel"]
-    )
-    assert not np.array_equal(lp["d"]["scale2"]["layer0"]["kernel"].shape, ())  # kept its init
-
-
-@pytest.mark.slow
-def test_exported_generator_runs_the_official_input_encoding(tmp_path):
-    config = recipe_config("pix2pixhd", "tiny")
-    state = loop.train_and_evaluate(config, str(tmp_path / "w"))
-    task = make_task(config)
-    module, variables = load_model(str(tmp_path / "w"))
-    batch = jax.tree.map(jnp.asarray, task.random_batch(1, 32, 48))
-    x, _ = task.encode(batch)
-    assert x.shape[-1] == 8 + 1  # one-hot + edge
-    want = task.predict(task.eval_variables(state), batch)
-    np.testing.assert_allclose(
-        np.asarray((module.apply(variables, x) + 1) / 2), np.asarray(want), atol=1e-5
+        np.asarray(lp["g"]["model1_1"]["conv_in"]["kernel"]),
+        np.asarray(fresh.params["g"]["model1_1"]["conv_in"]["kernel"]),
     )
 
 
@@ -223,3 +231,88 @@ def test_cityscapes_samples_load_in_the_official_layout():
         max_instances=256,
     )
     assert out["image"].shape == (128, 256, 3) and out["inst"].max() < 256
+
+
+def _write_label_folder(folder, photos=("coffee", "chelsea")):
+    """Label and instance maps of builtin photos in the official layout (no photos)."""
+    from jaxsr.data.sources import builtin_photo
+
+    os.makedirs(f"{folder}/test_label"), os.makedirs(f"{folder}/test_inst")
+    for name in photos:
+        label, inst = builtin_label_maps(builtin_photo(name))
+        Image.fromarray(label.astype(np.uint8)).save(f"{folder}/test_label/{name}_labelIds.png")
+        Image.fromarray(inst.astype(np.uint16)).save(f"{folder}/test_inst/{name}_instanceIds.png")
+    return f"{folder}/test_label", f"{folder}/test_inst"
+
+
+@pytest.mark.slow
+def test_features_then_synthesize_follow_the_seed_rules(tmp_path):
+    from jaxsr import pix2pixhd_features, synthesize
+
+    config = recipe_config("pix2pixhd", "tiny,feat")
+    loop.train_and_evaluate(config, str(tmp_path / "w"))
+    assert pix2pixhd_features.main([f"--workdir={tmp_path / 'w'}", "--data=builtin"]) == 0
+    centres = synthesize.load_features(str(tmp_path / "w" / "features_clustered_010.npz"))
+    assert centres and all(c.shape[1] == 3 for c in centres.values())
+    labels, insts = _write_label_folder(str(tmp_path / "data"))
+    args = [f"--model={tmp_path / 'w'}", f"--labels={labels}", f"--instances={insts}"]
+    feat = [f"--features={tmp_path / 'w' / 'features_clustered_010.npz'}"]
+    with pytest.raises(UserError, match="--features"):
+        synthesize.main([*args, f"--output={tmp_path / 'none'}"])
+    outs = {}
+    for run, seed in (("a", 0), ("b", 0), ("c", 1)):
+        out = tmp_path / run
+        assert synthesize.main([*args, *feat, f"--style_seed={seed}", f"--output={out}"]) == 0
+        outs[run] = np.asarray(Image.open(out / "coffee_labelIds.png"))
+    assert outs["a"].shape == (400, 600, 3)  # the label map's size
+    np.testing.assert_array_equal(outs["a"], outs["b"])
+    assert not np.array_equal(outs["a"], outs["c"])
+
+
+@pytest.mark.skipif(not os.path.isdir(CITYSCAPES), reason="shared Cityscapes samples absent")
+def test_synthesize_a_cityscapes_folder_with_a_converted_generator(tmp_path):
+    import torch
+    from pix2pixhd_torch import GlobalGenerator, init_normal
+
+    from jaxsr import synthesize
+    from jaxsr.convert.__main__ import convert
+
+    torch.save(
+        init_normal(GlobalGenerator(36, 3, ngf=4, n_down=2, n_blocks=1)).state_dict(),
+        str(tmp_path / "g.pth"),
+    )
+    convert(str(tmp_path / "g.pth"), str(tmp_path / "m"))
+    out = tmp_path / "out"
+    args = [
+        f"--model={tmp_path / 'm'}",
+        f"--labels={CITYSCAPES}/train_label",
+        f"--instances={CITYSCAPES}/train_inst",
+        "--width=256",
+        f"--output={out}",
+    ]
+    assert synthesize.main(args) == 0
+    written = sorted(os.listdir(out))
+    assert len(written) == 8 and written[0] == "aachen_000000_000019_gtFine_labelIds.png"
+    assert Image.open(out / written[0]).size == (256, 128)
+    with pytest.raises(UserError, match="input channels"):
+        synthesize.main([*args[:-1], "--label_nc=20", f"--output={tmp_path / 'x'}"])
+
+
+@pytest.mark.slow
+def test_bfloat16_and_remat_train_the_local_generator_and_d():
+    from jaxsr.train import sharding
+    from jaxsr.train.loop import compile_train_step, init_state
+
+    results = {}
+    for dtype, remat in (("float32", False), ("bfloat16", True)):
+        config = _local_tiny(dtype=dtype, remat=remat)
+        task = make_task(config)
+        mesh = sharding.make_mesh()
+        state = init_state(task, config, mesh)
+        batch = sharding.put_batch(task.example_batch(config.data.batch_size), mesh)
+        consts = sharding.put_replicated(task.constants(), mesh)
+        state, metrics = compile_train_step(task, mesh)(state, batch, consts)
+        assert float(metrics["nonfinite"]) == 0.0
+        assert jax.tree.leaves(state.params)[0].dtype == jnp.float32  # params stay f32
+        results[dtype] = float(metrics["loss"])
+    assert abs(results["bfloat16"] - results["float32"]) < 0.05 * abs(results["float32"])

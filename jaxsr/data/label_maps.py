@@ -242,13 +242,19 @@ def builtin_label_maps(photo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return label, inst
 
 
-def builtin_source(split: str) -> LabelMapSource:
+@functools.lru_cache(maxsize=2)
+def _builtin_examples(split: str) -> tuple:
     names = list(BUILTIN_TRAIN if split == "train" else BUILTIN_EVAL)
     photos = [builtin_photo(n) for n in names]
     maps = [builtin_label_maps(p) for p in photos]
-    return LabelMapSource(
-        names, [m[0] for m in maps], [m[1] for m in maps], photos, BUILTIN_CLASSES
-    )
+    return names, [m[0] for m in maps], [m[1] for m in maps], photos
+
+
+def builtin_source(split: str) -> LabelMapSource:
+    """The stand-in examples of the builtin photos' ``train`` or ``eval`` split (made
+    once per process)."""
+    names, labels, insts, photos = _builtin_examples(split)
+    return LabelMapSource(list(names), list(labels), list(insts), list(photos), BUILTIN_CLASSES)
 
 
 def make_label_source(cfg, *, label_nc: int, instances: bool, images: bool = True, split="train"):

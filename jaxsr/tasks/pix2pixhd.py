@@ -277,7 +277,9 @@ class Pix2PixHD(Task):
 
     # -- networks -------------------------------------------------------------------
     def constants(self) -> dict:
-        if "vgg" not in self.weights:
+        """The frozen VGG19: for the VGG loss, and for the evaluation's VGG distance
+        whenever ``vgg_weights`` is set (also when the loss is off)."""
+        if "vgg" not in self.weights and not self.config.vgg_weights:
             return {}
         return {"vgg": loss_vgg19_params(self.config.vgg_weights, VGG_WEIGHTS)}
 
