@@ -211,8 +211,9 @@ class Pix2PixHD(Task):
         flips) or evaluation (whole images, sizes rounded to the generator's stride)."""
         d = self.config.data
         mode = d.resize_or_crop
-        if not train:  # whole images: the width resize, then sizes rounded to the net's
-            mode = "scale_width" if mode.startswith("scale_width") else "none"
+        if not train:  # whole images at the training scale (width load_size for the
+            # resizing modes, aspect kept), sizes rounded to the generator's stride
+            mode = "none" if mode in ("none", "crop") else "scale_width"
         return dict(
             mode=mode,
             rounded=not train,
