@@ -81,15 +81,16 @@ class Synthesizer:
             self.use_instance = True
             if self.centres:
                 self.feat_num = next(iter(self.centres.values())).shape[1]
-            rest = in_ch - (self.label_nc or 3) - self.feat_num
-            self.use_instance = rest == 1
+            # The edge channel is there when one channel is left over.
+            self.use_instance = in_ch - (self.label_nc or 3) - self.feat_num == 1
         want = (self.label_nc or 3) + int(self.use_instance) + self.feat_num
         if want != in_ch:
+            parts = f"label_nc={self.label_nc}" + (" + 1 edge" if self.use_instance else "")
+            parts += f" + {self.feat_num} features" if self.feat_num else ""
             raise UserError(
-                f"The generator takes {in_ch} input channels, but label_nc={self.label_nc}"
-                f"{' + 1 edge' if self.use_instance else ''}"
-                f"{f' + {self.feat_num} features' if self.feat_num else ''} = {want}; "
-                "set --label_nc (and --features for a model trained with instance features)."
+                f"The generator takes {in_ch} input channels, but {parts} make {want}; set "
+                "--label_nc to its number of classes (35 for Cityscapes), and --features for "
+                "a model trained with instance features."
             )
         if self.feat_num and not self.centres:
             raise UserError(
