@@ -126,7 +126,14 @@ def test_import_jaxsr_and_main_help_without_torch():
     # define the same flags, so jaxsr.benchmark is not imported beside jaxsr.main.
     names = sorted(n for n in modules() if n not in ("jaxsr.main", "jaxsr.benchmark"))
     code = (
-        "import sys, importlib, runpy; sys.modules['torch'] = None\n"
+        # A finder that refuses torch, not sys.modules['torch'] = None: SciPy (imported by
+        # scikit-learn) looks torch up in sys.modules and breaks on a None entry.
+        "import sys, importlib, runpy\n"
+        "class NoTorch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ImportError('torch is blocked')\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
         f"for n in {names!r}:\n"
         "    importlib.import_module(n)\n"
         "sys.argv = ['jaxsr.main', '--help']\n"

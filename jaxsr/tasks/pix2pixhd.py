@@ -29,7 +29,6 @@ import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
 from jaxsr.convert.vgg import loss_vgg19_params
 from jaxsr.data.label_maps import (
@@ -50,7 +49,7 @@ from jaxsr.ops.labels import encode_labels
 from jaxsr.tasks.base import Task
 from jaxsr.train.checkpoint import restore_raw_state
 from jaxsr.train.optim import epoch_linear_decay, make_adam
-from jaxsr.train.state import TrainState, state_field
+from jaxsr.train.state import TrainState, partial_load, state_field
 from jaxsr.train.update import commit, gradient_step
 from jaxsr.train.workdir import CONFIG_FILE
 
@@ -69,50 +68,6 @@ def pix2pixhd_vgg_distance(features, fake, real):
     feeds [-1, 1] without ImageNet normalisation; kept so that its weights and numbers
     carry over (``features`` is built with ``normalize=False``)."""
     return perceptual_loss(features, fake, real, VGG_WEIGHTS, "l1")
-
-
-def _flat_paths(tree, prefix=()):
-    if isinstance(tree, dict):
-        out = {}
-        for k, v in tree.items():
-            out.update(_flat_paths(v, (*prefix, k)))
-        return out
-    return {prefix: tree}
-
-
-def partial_load(init: dict, loaded: dict, what: str) -> dict:
-    """``init`` with every leaf that ``loaded`` has at the same path and shape replaced:
-    extra loaded keys are ignored and missing ones keep their init, as the official
-    ``load_network`` does; a leaf whose shape differs keeps its init too (logged)."""
-    flat_init, flat_loaded = _flat_paths(init), _flat_paths(loaded)
-    taken, mismatched = 0, []
-    out = {}
-    for path, value in flat_init.items():
-        new = flat_loaded.get(path)
-        if new is not None and tuple(np.shape(new)) == tuple(value.shape):
-            out[path] = jnp.asarray(np.asarray(new), value.dtype)
-            taken += 1
-        else:
-            if new is not None:
-                mismatched.append("/".join(path))
-            out[path] = value
-    ignored = len(set(flat_loaded) - set(flat_init))
-    logging.info(
-        "%s: %d tensors loaded, %d kept their init (%d with another shape: %s), %d ignored.",
-        what,
-        taken,
-        len(flat_init) - taken,
-        len(mismatched),
-        ", ".join(mismatched[:3]),
-        ignored,
-    )
-    tree: dict = {}
-    for path, value in out.items():
-        node = tree
-        for k in path[:-1]:
-            node = node.setdefault(k, {})
-        node[path[-1]] = value
-    return tree
 
 
 class Pix2PixHD(Task):

@@ -13,6 +13,11 @@ from typing import Any
 
 import flax.struct
 import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from jaxsr.convert.common import nest
 
 
 @flax.struct.dataclass
@@ -35,3 +40,41 @@ def state_field(state, name: str):
 def ema_update(ema, params, decay: float):
     """``ema <- decay * ema + (1 - decay) * params``."""
     return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
+
+
+def _flat_paths(tree, prefix=()):
+    if isinstance(tree, dict):
+        out = {}
+        for k, v in tree.items():
+            out.update(_flat_paths(v, (*prefix, k)))
+        return out
+    return {prefix: tree}
+
+
+def partial_load(init: dict, loaded: dict, what: str) -> dict:
+    """``init`` with every leaf that ``loaded`` has at the same path and shape replaced:
+    extra loaded keys are ignored and missing ones keep their init, as the official
+    ``load_network`` does; a leaf whose shape differs keeps its init too (logged)."""
+    flat_init, flat_loaded = _flat_paths(init), _flat_paths(loaded)
+    taken, mismatched = 0, []
+    out = {}
+    for path, value in flat_init.items():
+        new = flat_loaded.get(path)
+        if new is not None and tuple(np.shape(new)) == tuple(value.shape):
+            out[path] = jnp.asarray(np.asarray(new), value.dtype)
+            taken += 1
+        else:
+            if new is not None:
+                mismatched.append("/".join(path))
+            out[path] = value
+    ignored = len(set(flat_loaded) - set(flat_init))
+    logging.info(
+        "%s: %d tensors loaded, %d kept their init (%d with another shape: %s), %d ignored.",
+        what,
+        taken,
+        len(flat_init) - taken,
+        len(mismatched),
+        ", ".join(mismatched[:3]),
+        ignored,
+    )
+    return nest(out)
