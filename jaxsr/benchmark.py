@@ -462,6 +462,8 @@ def main_pix2pixhd(config, steps: int) -> None:
     for dtype in ("float32", "bfloat16"):
         c = config.copy_and_resolve_references()
         c.dtype = dtype
+        # The lr schedule counts epochs of the dataset; a benchmark needs no dataset.
+        c.epochs.steps_per_epoch = c.epochs.steps_per_epoch or 1000
         rows.append((f"jaxsr {dtype}", bench_pix2pixhd_jaxsr(c, steps, train_hw, infer_hw)))
     if _TORCH.value:
         try:
