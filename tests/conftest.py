@@ -8,18 +8,8 @@ os.environ["XLA_FLAGS"] = (
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import tempfile  # noqa: E402
-
 import jax  # noqa: E402
 import pytest  # noqa: E402
-
-# Tests train the same tiny configs many times (a resumed run, an uninterrupted one):
-# JAX's persistent compilation cache turns the repeated compiles into cache reads.
-jax.config.update(
-    "jax_compilation_cache_dir",
-    os.environ.get("JAXSR_TEST_CACHE", os.path.join(tempfile.gettempdir(), "jaxsr_test_xla_cache")),
-)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 @pytest.fixture(scope="session")

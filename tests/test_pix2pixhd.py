@@ -303,17 +303,20 @@ def test_bfloat16_and_remat_train_g_and_d_with_the_vgg_loss():
     from jaxsr.train import sharding
     from jaxsr.train.loop import compile_train_step, init_state
 
-    results = {}
-    for dtype, remat in (("float32", False), ("bfloat16", True)):
-        config = recipe_config("pix2pixhd", "tiny", dtype=dtype, remat=remat)
-        config.losses.vgg, config.vgg_weights = 10.0, "random"
-        task = make_task(config)
-        mesh = sharding.make_mesh()
-        state = init_state(task, config, mesh)
-        batch = sharding.put_batch(task.example_batch(config.data.batch_size), mesh)
-        consts = sharding.put_replicated(task.constants(), mesh)
-        state, metrics = compile_train_step(task, mesh)(state, batch, consts)
-        assert float(metrics["nonfinite"]) == 0.0 and float(metrics["loss_g_vgg"]) > 0
-        assert jax.tree.leaves(state.params)[0].dtype == jnp.float32  # params stay f32
-        results[dtype] = float(metrics["loss"])
-    assert abs(results["bfloat16"] - results["float32"]) < 0.05 * abs(results["float32"])
+    config = recipe_config("pix2pixhd", "tiny", dtype="bfloat16", remat=True)
+    config.losses.vgg, config.vgg_weights = 10.0, "random"
+    task = make_task(config)
+    mesh = sharding.make_mesh()
+    state = init_state(task, config, mesh)
+    before = jax.device_get(state.params)
+    batch = sharding.put_batch(task.example_batch(config.data.batch_size), mesh)
+    consts = sharding.put_replicated(task.constants(), mesh)
+    state, metrics = compile_train_step(task, mesh)(state, batch, consts)
+    assert float(metrics["nonfinite"]) == 0.0 and float(metrics["loss_g_vgg"]) > 0
+    for role in ("g", "d"):  # both networks learn; their params stay float32
+        leaves = jax.tree.leaves(state.params[role])
+        assert all(x.dtype == jnp.float32 for x in leaves)
+        assert any(
+            not np.array_equal(np.asarray(a), b)
+            for a, b in zip(leaves, jax.tree.leaves(before[role]), strict=True)
+        )
