@@ -254,7 +254,7 @@ def test_features_then_synthesize_follow_the_seed_rules(tmp_path, capsys):
     assert pix2pixhd_features.main([f"--workdir={tmp_path / 'w'}", "--data=builtin"]) == 0
     centres = synthesize.load_features(str(tmp_path / "w" / "features_clustered_010.npz"))
     assert centres and all(c.shape[1] == 3 for c in centres.values())
-    labels, insts = _write_label_folder(str(tmp_path / "data"))
+    labels, insts = _write_label_folder(str(tmp_path / "data"), photos=("coffee",))
     args = [f"--model={tmp_path / 'w'}", f"--labels={labels}", f"--instances={insts}"]
     feat = [f"--features={tmp_path / 'w' / 'features_clustered_010.npz'}"]
     assert synthesize.main([*args, f"--output={tmp_path / 'none'}"]) == 2
