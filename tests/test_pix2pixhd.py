@@ -250,6 +250,8 @@ def test_features_then_synthesize_follow_the_seed_rules(tmp_path, capsys):
     from jaxsr import pix2pixhd_features, synthesize
 
     config = recipe_config("pix2pixhd", "tiny,feat")
+    config.encoder.n_downsampling = 3  # deeper than G: sizes must suit E's stride too
+    assert make_task(config).base == 8
     loop.train_and_evaluate(config, str(tmp_path / "w"))
     assert pix2pixhd_features.main([f"--workdir={tmp_path / 'w'}", "--data=builtin"]) == 0
     centres = synthesize.load_features(str(tmp_path / "w" / "features_clustered_010.npz"))

@@ -103,6 +103,8 @@ class Pix2PixHD(Task):
             if config.instance_feat
             else None
         )
+        if self.encoder is not None:  # E has its own stride; sizes must suit both
+            self.base = max(self.base, 2**e.n_downsampling)
         self.vgg = VGG19Features(tuple(VGG_WEIGHTS), normalize=False, dtype=dtype)
         self.weights = {k: float(v) for k, v in config.losses.items() if v}
         self.adam = make_adam(config.optim)
