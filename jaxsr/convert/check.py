@@ -13,18 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsr.convert.common import flatten_paths
 from jaxsr.errors import UserError
 from jaxsr.models import build_model
 
 
-def _flat(tree: dict, prefix: tuple = ()) -> dict[tuple, tuple]:
-    out = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, (*prefix, k)))
-        else:
-            out[(*prefix, k)] = tuple(np.shape(v))
-    return out
+def _flat(tree: dict) -> dict[tuple, tuple]:
+    return {path: tuple(np.shape(v)) for path, v in flatten_paths(tree).items()}
 
 
 def check_variables(

@@ -53,6 +53,16 @@ def unwrap(checkpoint: dict) -> dict:
     return strip_prefix(checkpoint)
 
 
+def flatten_paths(tree, prefix: tuple = ()) -> dict:
+    """``{'a': {'b': x}}`` -> ``{('a', 'b'): x}``, the inverse of :func:`nest`."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out = {}
+    for k, v in tree.items():
+        out.update(flatten_paths(v, (*prefix, k)))
+    return out
+
+
 def nest(flat: dict[tuple[str, ...], np.ndarray]) -> dict:
     """``{('a','b','kernel'): x}`` -> ``{'a': {'b': {'kernel': x}}}``."""
     tree: dict = {}

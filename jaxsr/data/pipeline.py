@@ -87,14 +87,36 @@ def crop_and_augment(
     return out
 
 
+def check_process_split(batch_size: int, process_count: int) -> None:
+    if batch_size % process_count:
+        raise UserError(
+            f"The global batch size {batch_size} is not divisible by the {process_count} "
+            "processes; choose a multiple."
+        )
+
+
+def batched_iterator(source, augment, data, *, seed: int, process_index: int, process_count: int):
+    """This process's slice of ``source``, shuffled with ``seed`` and repeated, each
+    example passed through ``augment(example, rng)``, in batches of its share of
+    ``data.batch_size``: the grain iterator every task's training data is."""
+    check_process_split(data.batch_size, process_count)
+    ds = grain.MapDataset.source(source)
+    if process_count > 1:
+        ds = ds[process_index::process_count]
+    ds = ds.seed(seed).shuffle().repeat().random_map(augment)
+    ds = ds.batch(data.batch_size // process_count, drop_remainder=True)
+    it = ds.to_iter_dataset(
+        grain.ReadOptions(num_threads=data.threads, prefetch_buffer_size=max(8, data.threads))
+    )
+    if data.get("workers", 0) > 0:
+        it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=data.workers))
+    return it
+
+
 def train_dataset(config, *, process_index: int = 0, process_count: int = 1):
     """The training ``grain.IterDataset`` yielding this process's share of each global batch."""
     data = config.data
-    if data.batch_size % process_count:
-        raise UserError(
-            f"The global batch size {data.batch_size} is not divisible by the {process_count} "
-            "processes; choose a multiple."
-        )
+    check_process_split(data.batch_size, process_count)
     num_patches = data.get("num_patches", 1)
     if num_patches > 1 and data.train.get("lr_dir"):
         raise UserError(
@@ -107,27 +129,22 @@ def train_dataset(config, *, process_index: int = 0, process_count: int = 1):
         )
     source = make_source(data.train, min_hr_size=data.patch_size, builtin_split="train")
     logging.info("Training on %s.", describe(source, data.train))
-    ds = grain.MapDataset.source(source)
-    if process_count > 1:
-        ds = ds[process_index::process_count]
-    ds = ds.seed(config.seed).shuffle().repeat()
-    ds = ds.random_map(
-        functools.partial(
-            crop_and_augment,
-            patch=data.patch_size,
-            scale=config.scale,
-            hflip=data.hflip,
-            rot=data.rot,
-            num_patches=num_patches,
-        )
+    augment = functools.partial(
+        crop_and_augment,
+        patch=data.patch_size,
+        scale=config.scale,
+        hflip=data.hflip,
+        rot=data.rot,
+        num_patches=num_patches,
     )
-    ds = ds.batch(data.batch_size // process_count, drop_remainder=True)
-    it = ds.to_iter_dataset(
-        grain.ReadOptions(num_threads=data.threads, prefetch_buffer_size=max(8, data.threads))
+    return batched_iterator(
+        source,
+        augment,
+        data,
+        seed=config.seed,
+        process_index=process_index,
+        process_count=process_count,
     )
-    if data.workers > 0:
-        it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=data.workers))
-    return it
 
 
 class EvalExamples(list):

@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import os
 
-import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,6 +37,7 @@ from jaxsr.data.label_maps import (
     target_size,
     transform,
 )
+from jaxsr.data.pipeline import batched_iterator, check_process_split
 from jaxsr.errors import UserError
 from jaxsr.eval.synthesis import SynthesisEvaluator, class_mean_colors
 from jaxsr.losses.feature_matching import feature_matching_loss, multiscale_gan_loss
@@ -191,11 +191,7 @@ class Pix2PixHD(Task):
 
     def train_data(self, process_index: int = 0, process_count: int = 1):
         data = self.config.data
-        if data.batch_size % process_count:
-            raise UserError(
-                f"The global batch size {data.batch_size} is not divisible by the "
-                f"{process_count} processes; choose a multiple."
-            )
+        check_process_split(data.batch_size, process_count)
         shape = self.train_shape()
         if shape[0] % self.base or shape[1] % self.base:
             raise UserError(
@@ -203,16 +199,13 @@ class Pix2PixHD(Task):
                 f"{data.resize_or_crop!r}, not multiples of {self.base} as the generator needs; "
                 "change load_size/fine_size or use resize_or_crop='none'."
             )
-        ds = grain.MapDataset.source(self.train_source)
-        if process_count > 1:
-            ds = ds[process_index::process_count]
-        ds = ds.seed(self.config.seed).shuffle().repeat()
-        ds = ds.random_map(
-            functools.partial(transform, expected=shape, **self.transform_options(True))
-        )
-        ds = ds.batch(data.batch_size // process_count, drop_remainder=True)
-        return ds.to_iter_dataset(
-            grain.ReadOptions(num_threads=data.threads, prefetch_buffer_size=max(8, data.threads))
+        return batched_iterator(
+            self.train_source,
+            functools.partial(transform, expected=shape, **self.transform_options(True)),
+            data,
+            seed=self.config.seed,
+            process_index=process_index,
+            process_count=process_count,
         )
 
     def example_batch(self, batch_size: int) -> dict:

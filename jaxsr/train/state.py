@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jaxsr.convert.common import nest
+from jaxsr.convert.common import flatten_paths, nest
 
 
 @flax.struct.dataclass
@@ -42,20 +42,11 @@ def ema_update(ema, params, decay: float):
     return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
 
 
-def _flat_paths(tree, prefix=()):
-    if isinstance(tree, dict):
-        out = {}
-        for k, v in tree.items():
-            out.update(_flat_paths(v, (*prefix, k)))
-        return out
-    return {prefix: tree}
-
-
 def partial_load(init: dict, loaded: dict, what: str) -> dict:
     """``init`` with every leaf that ``loaded`` has at the same path and shape replaced:
     extra loaded keys are ignored and missing ones keep their init, as the official
     ``load_network`` does; a leaf whose shape differs keeps its init too (logged)."""
-    flat_init, flat_loaded = _flat_paths(init), _flat_paths(loaded)
+    flat_init, flat_loaded = flatten_paths(init), flatten_paths(loaded)
     taken, mismatched = 0, []
     out = {}
     for path, value in flat_init.items():
