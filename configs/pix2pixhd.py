@@ -14,8 +14,9 @@ Presets (``--config=configs/pix2pixhd.py:PRESET``, comma-combinable):
            run (init_from, a partial load), 3-scale D, full 2048×1024 images
            (resize_or_crop none), 50 + 50 epochs, the enhancer alone for the first 10.
   feat     instance-wise features: the encoder E trained jointly (instance_feat).
-  demo     the builtin photos with stand-in label maps (colour clusters as classes,
-           their connected regions as instances), small networks, minutes on a CPU.
+  demo     the builtin photos with stand-in label maps (coarse colour-cluster regions as
+           classes, their connected regions as instances; held out: the right halves of
+           three photos), small networks, about 5 minutes on a 2-core CPU.
   tiny     seconds; for tests.
 """
 
@@ -100,21 +101,25 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         elif preset == "demo":
             c.label_nc = 8  # the builtin stand-in's colour classes
             c.data.train = label_source_config("builtin")
-            c.data.eval = label_source_config("builtin")  # the 3 held-out builtin photos
+            c.data.eval = label_source_config("builtin")  # held-out halves of 3 photos
             c.data.resize_or_crop = "scale_width_and_crop"
             c.data.load_size, c.data.fine_size, c.data.batch_size = 128, 64, 4
             # No ImageNet VGG19 can be downloaded here, and a random one carries no
             # colour: the demo swaps the VGG term for pix2pix's L1 (λ 100) and keeps a
-            # random VGG19 only for the evaluation's VGG distance.
-            c.losses = ml_collections.ConfigDict(
-                {"gan": 1.0, "feat": 10.0, "vgg": 0.0, "l1": 100.0}
-            )
+            # random VGG19 only for the evaluation's VGG distance. LSGAN at λ 0.5 and
+            # feature matching at λ 1 rather than 1 and 10: with 15 photos the pull
+            # towards the discriminator's textures cost more distance to the real photos
+            # than it gave. Held-out L1 after 3000 steps (baseline 0.0695): λ 1/10 0.0694
+            # (seed 0); 1/2 0.0642, 0.0695 (seeds 0, 1); 0.5/1 0.0637, 0.0617.
+            c.losses = ml_collections.ConfigDict({"gan": 0.5, "feat": 1.0, "vgg": 0.0, "l1": 100.0})
             c.vgg_weights = "random"
-            c.model.ngf, c.model.n_downsampling, c.model.n_blocks = 16, 3, 3
+            # Two stride-2 stages, not three: on 64-pixel crops the 8×8 bottleneck lost
+            # the label maps' detail, and the smaller G runs 3× faster on a CPU.
+            c.model.ngf, c.model.n_downsampling, c.model.n_blocks = 16, 2, 3
             c.discriminator.ndf = 16
             c.encoder.nef = 8
-            c.epochs.niter, c.epochs.niter_decay, c.epochs.steps_per_epoch = 10, 5, 100
-            c.log_every, c.checkpoint_every = 50, 250
+            c.epochs.niter, c.epochs.niter_decay, c.epochs.steps_per_epoch = 20, 10, 100
+            c.log_every, c.checkpoint_every = 50, 500
         elif preset == "tiny":
             c.label_nc = 8
             c.data.train = label_source_config("builtin")

@@ -11,7 +11,12 @@ import pytest
 from conftest import recipe_config
 from PIL import Image
 
-from jaxsr.data.label_maps import builtin_label_maps, make_label_source, transform
+from jaxsr.data.label_maps import (
+    builtin_label_maps,
+    label_source_config,
+    make_label_source,
+    transform,
+)
 from jaxsr.errors import Preempted, UserError
 from jaxsr.losses.feature_matching import feature_matching_loss, multiscale_gan_loss
 from jaxsr.saved_model import load_model
@@ -123,6 +128,22 @@ def test_builtin_stand_in_labels_are_deterministic_and_cityscapes_style():
     assert label.shape == photo.shape[:2] and label.max() < 8
     big = inst[inst >= 1000]
     assert big.size and np.all(big // 1000 == label[inst >= 1000])  # class·1000 + k
+
+
+def test_builtin_stand_in_holds_out_pixels_never_trained_on():
+    from jaxsr.data.label_maps import builtin_split
+    from jaxsr.data.sources import BUILTIN_EVAL, builtin_photo
+
+    train, held_out = dict(builtin_split("train")), dict(builtin_split("eval"))
+    assert sorted(held_out) == sorted(f"{n}_right" for n in BUILTIN_EVAL)
+    assert not set(BUILTIN_EVAL) & set(train)  # only the left halves of the eval photos
+    for n in BUILTIN_EVAL:
+        photo = builtin_photo(n)
+        left, right = train[f"{n}_left"], held_out[f"{n}_right"]
+        assert left.shape[1] + right.shape[1] == photo.shape[1]
+        np.testing.assert_array_equal(np.concatenate([left, right], 1), photo)
+    source = make_label_source(label_source_config("builtin"), label_nc=8, instances=True)
+    assert sorted(source.names) == sorted(train)
 
 
 def _local_tiny(**overrides):

@@ -7,9 +7,10 @@ Two kinds of source, as a config block (``label_source_config``)::
                      16-bit, *_leftImg8bit.png), paired by file stem with the Cityscapes
                      suffixes removed; {phase}_img is optional at test time.
     kind: 'builtin'  label/instance maps derived from the builtin photos, so the demo
-                     runs anywhere: pixels coloured by k-means colour clusters fitted on
-                     the training photos (the classes) and the connected regions of each
-                     cluster (the instances). A stand-in for real annotations.
+                     runs anywhere: coarse regions of k-means colour clusters fitted on
+                     the training split (the classes) and the connected regions of each
+                     cluster (the instances). A stand-in for real annotations; the split
+                     is in ``builtin_split``.
 
 Every file is checked when the source is built: a label id ≥ ``label_nc``, a missing
 instance file or photo, or sizes that disagree stop with one sentence naming the file.
@@ -198,39 +199,76 @@ def _check_files(source: LabelMapSource) -> None:
 # -- the builtin stand-in -----------------------------------------------------------
 
 
-def _smooth(img: np.ndarray) -> np.ndarray:
+ANNOTATION_WIDTH = 128  # the stand-in labels are drawn at this width, like a coarse annotation
+
+
+def _annotation_view(photo: np.ndarray) -> np.ndarray:
+    """The photo box-downscaled to ``ANNOTATION_WIDTH`` and lightly smoothed (float RGB):
+    what the stand-in's annotator looks at. Labelling at one width for every photo keeps
+    regions about equally coarse whatever the photo's size."""
     from scipy.ndimage import gaussian_filter
 
-    return gaussian_filter(img.astype(np.float32), sigma=(2, 2, 0))
+    h, w = photo.shape[:2]
+    small = (ANNOTATION_WIDTH, max(1, round(h * ANNOTATION_WIDTH / w)))
+    img = np.asarray(Image.fromarray(photo).resize(small, Image.Resampling.BOX), np.float32)
+    return gaussian_filter(img, sigma=(1, 1, 0))
+
+
+def builtin_split(split: str) -> list[tuple[str, np.ndarray]]:
+    """``[(name, photo)]`` of the stand-in's ``train`` or ``eval`` split.
+
+    The builtin training photos are mostly grayscale textures; a model (and the
+    class-mean baseline) fitted on them has never seen the colours of the three builtin
+    eval photos. So the label-map demo trains on the training photos *and the left
+    halves* of the eval photos, and holds out their right halves: label maps and pixels
+    never seen in training, from the same kind of scene.
+    """
+    if split == "train":
+        out = [(n, builtin_photo(n)) for n in BUILTIN_TRAIN]
+        for n in BUILTIN_EVAL:
+            p = builtin_photo(n)
+            out.append((f"{n}_left", p[:, : p.shape[1] // 2]))
+        return out
+    out = []
+    for n in BUILTIN_EVAL:
+        p = builtin_photo(n)
+        out.append((f"{n}_right", p[:, p.shape[1] // 2 :]))
+    return out
 
 
 @functools.lru_cache(maxsize=1)
 def builtin_palette() -> np.ndarray:
-    """``(BUILTIN_CLASSES, 3)`` colour centres: k-means (fixed seed) of smoothed pixels
-    sampled from the builtin *training* photos only."""
+    """``(BUILTIN_CLASSES, 3)`` colour centres: k-means (fixed seed) of the annotation
+    views of the stand-in's *training* split only."""
     from sklearn.cluster import KMeans
 
     rng = np.random.default_rng(0)
     samples = []
-    for name in BUILTIN_TRAIN:
-        px = _smooth(builtin_photo(name)).reshape(-1, 3)
-        samples.append(px[rng.choice(len(px), 4000, replace=False)])
+    for _, photo in builtin_split("train"):
+        px = _annotation_view(photo).reshape(-1, 3)
+        samples.append(px[rng.choice(len(px), min(len(px), 4000), replace=False)])
     km = KMeans(BUILTIN_CLASSES, n_init=4, random_state=0).fit(np.concatenate(samples))
     order = np.argsort(km.cluster_centers_.sum(1))  # dark to bright: stable class ids
     return km.cluster_centers_[order].astype(np.float32)
 
 
 def builtin_label_maps(photo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(label ids, instance ids)`` of a builtin photo: the nearest palette colour of
-    each smoothed pixel, and Cityscapes-style instances (``class·1000 + k``) for the
-    connected regions of a class larger than 1/200 of the image (smaller ones keep the
-    class id, like Cityscapes' "stuff")."""
+    """``(label ids, instance ids)`` of a builtin photo, at the photo's size.
+
+    Drawn like a coarse annotation: on the annotation view, each pixel gets the nearest
+    palette colour, a 5×5 majority vote removes speckles (real label maps are regions,
+    not pixel noise), and the connected regions of a class larger than 1/200 of the image
+    become Cityscapes-style instances ``class·1000 + k`` (smaller ones keep the class id,
+    like Cityscapes' "stuff"). Both maps are then enlarged (nearest) to the photo's size.
+    """
     from scipy.ndimage import label as connected
+    from scipy.ndimage import uniform_filter
 
     palette = builtin_palette()
-    px = _smooth(photo)
+    px = _annotation_view(photo)
     d = ((px[:, :, None, :] - palette[None, None]) ** 2).sum(-1)
-    label = d.argmin(-1).astype(np.int32)
+    onehot = np.eye(BUILTIN_CLASSES, dtype=np.float32)[d.argmin(-1)]
+    label = uniform_filter(onehot, size=(5, 5, 1), mode="nearest").argmax(-1).astype(np.int32)
     inst = label.copy()
     min_area = label.size // 200
     for c in range(BUILTIN_CLASSES):
@@ -239,13 +277,15 @@ def builtin_label_maps(photo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         large = [r for r in np.argsort(-sizes[1:]) + 1 if sizes[r] >= min_area]
         for k, r in enumerate(large):
             inst[regions == r] = c * 1000 + k
-    return label, inst
+    h, w = photo.shape[:2]
+    rows = np.arange(h) * label.shape[0] // h
+    cols = np.arange(w) * label.shape[1] // w
+    return label[rows[:, None], cols], inst[rows[:, None], cols]
 
 
 @functools.lru_cache(maxsize=2)
 def _builtin_examples(split: str) -> tuple:
-    names = list(BUILTIN_TRAIN if split == "train" else BUILTIN_EVAL)
-    photos = [builtin_photo(n) for n in names]
+    names, photos = zip(*builtin_split(split), strict=True)
     maps = [builtin_label_maps(p) for p in photos]
     return names, [m[0] for m in maps], [m[1] for m in maps], photos
 
