@@ -1,4 +1,4 @@
-"""PSNR and SSIM with the standard super-resolution protocol.
+"""PSNR and SSIM with the standard super-resolution protocol; NIQE (no reference).
 
 Both follow the MATLAB evaluation code behind published SR tables (and BasicSR's
 re-implementation): images on the 0-255 scale, optional border crop of ``scale``
@@ -9,6 +9,9 @@ averaged.
 """
 
 from __future__ import annotations
+
+import functools
+import os
 
 import numpy as np
 
@@ -74,3 +77,105 @@ def ssim(img, ref, *, crop_border: int = 0, y_channel: bool = False, data_range:
     if min(img.shape[:2]) < 11:
         raise ValueError(f"SSIM needs at least 11x11 pixels after cropping, got {img.shape[:2]}.")
     return float(np.mean([_ssim_single(img[..., c], ref[..., c]) for c in range(img.shape[-1])]))
+
+
+# -- NIQE -----------------------------------------------------------------------------
+# Mittal, Soundararajan, Bovik, "Making a 'Completely Blind' Image Quality Analyzer",
+# IEEE Signal Processing Letters 2013; the Perceptual Index of GAN-SR papers is
+# ½((10 − Ma) + NIQE). MATLAB-compatible as BasicSR 1.4.2's ``calculate_niqe``: the
+# pristine model (``mu_pris_param``, ``cov_pris_param`` and the 7×7 ``gaussian_window``)
+# is the authors' published data, carried as BasicSR ships it
+# (``basicsr/metrics/niqe_pris_params.npz``, Apache-2.0).
+
+_NIQE_BLOCK = 96  # the authors' block size (no overlap)
+_ALPHAS = np.arange(0.2, 10.001, 0.001)  # the grid MATLAB's estimate searches
+
+
+@functools.cache
+def _niqe_model() -> dict:
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "niqe_pris_params.npz")
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _aggd(x: np.ndarray) -> tuple[float, float, float]:
+    """``(α, β_left, β_right)`` of an asymmetric generalised Gaussian fitted by moment
+    matching on MATLAB's α grid."""
+    from scipy.special import gamma
+
+    x = x.ravel()
+    sigma_l = np.sqrt(np.mean(x[x < 0] ** 2))
+    sigma_r = np.sqrt(np.mean(x[x > 0] ** 2))
+    g = sigma_l / sigma_r
+    r = np.mean(np.abs(x)) ** 2 / np.mean(x**2)
+    big_r = r * (g**3 + 1) * (g + 1) / (g**2 + 1) ** 2
+    ratio = gamma(2 / _ALPHAS) ** 2 / (gamma(1 / _ALPHAS) * gamma(3 / _ALPHAS))
+    alpha = _ALPHAS[np.argmin((ratio - big_r) ** 2)]
+    scale = np.sqrt(gamma(1 / alpha) / gamma(3 / alpha))
+    return alpha, sigma_l * scale, sigma_r * scale
+
+
+def _niqe_features(block: np.ndarray) -> list[float]:
+    """The 18 NIQE features of one normalised block: its AGGD (α, mean β), then
+    (α, mean, β_l, β_r) of the products with its 4 neighbours (circular shifts)."""
+    from scipy.special import gamma
+
+    alpha, bl, br = _aggd(block)
+    feats = [alpha, (bl + br) / 2]
+    for shift in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        a, bl, br = _aggd(block * np.roll(block, shift, axis=(0, 1)))
+        feats += [a, (br - bl) * gamma(2 / a) / gamma(1 / a), bl, br]
+    return feats
+
+
+def niqe(image, *, crop_border: int = 0, data_range: float = 255.0) -> float:
+    """NIQE of one image (lower = more natural); no reference image needed.
+
+    ``image``: ``(H, W)`` grey or ``(H, W, 3)`` RGB in [0, data_range]. RGB goes to
+    MATLAB's Y (0-255 units), rounded as MATLAB's ``rgb2ycbcr`` of a ``uint8`` image
+    is; the image is cropped to whole 96×96 blocks. Needs at least one block: images
+    smaller than 96×96 (after ``crop_border``) raise ``ValueError``.
+    """
+    from scipy.ndimage import convolve
+
+    from jaxsr.ops.imresize import imresize
+
+    img = np.asarray(image, np.float64) * (255.0 / data_range)
+    if img.ndim == 3 and img.shape[-1] == 3:
+        img = rgb_to_y(img)
+    elif img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.ndim != 2:
+        raise ValueError(f"NIQE takes an (H, W) or (H, W, 3) image, not shape {img.shape}.")
+    if crop_border:
+        img = img[crop_border:-crop_border, crop_border:-crop_border]
+    img = np.round(img)
+    nh, nw = img.shape[0] // _NIQE_BLOCK, img.shape[1] // _NIQE_BLOCK
+    if not nh or not nw:
+        raise ValueError(
+            f"NIQE needs at least one {_NIQE_BLOCK}x{_NIQE_BLOCK} block; the image is "
+            f"{img.shape[1]}x{img.shape[0]}."
+        )
+    img = img[: nh * _NIQE_BLOCK, : nw * _NIQE_BLOCK]
+    model = _niqe_model()
+    window = model["gaussian_window"]
+    per_scale = []
+    for scale in (1, 2):
+        mu = convolve(img, window, mode="nearest")
+        sigma = np.sqrt(np.abs(convolve(img**2, window, mode="nearest") - mu**2))
+        norm = (img - mu) / (sigma + 1)
+        b = _NIQE_BLOCK // scale
+        per_scale.append(
+            [
+                _niqe_features(norm[i * b : (i + 1) * b, j * b : (j + 1) * b])
+                for i in range(nh)
+                for j in range(nw)
+            ]
+        )
+        if scale == 1:  # MATLAB imresize(…, 0.5), antialiased, on [0, 1]
+            img = imresize(img[..., None] / 255.0, 0.5)[..., 0] * 255.0
+    feats = np.concatenate([np.asarray(f) for f in per_scale], axis=1)
+    mu_d = np.nanmean(feats, axis=0)
+    cov_d = np.cov(feats[~np.isnan(feats).any(axis=1)], rowvar=False)
+    diff = model["mu_pris_param"].ravel() - mu_d
+    return float(np.sqrt(diff @ np.linalg.pinv((model["cov_pris_param"] + cov_d) / 2) @ diff))
