@@ -67,6 +67,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, default=None, help="SR factor (default: the model's)")
     p.add_argument("--crop_border", type=int, default=None, help="pixels shaved (default: scale)")
     p.add_argument("--rgb", action="store_true", help="score RGB instead of the Y channel")
+    p.add_argument(
+        "--niqe",
+        action="store_true",
+        help="also score NIQE (no reference; lower = more natural) of model and baseline",
+    )
     p.add_argument("--out", default=None, help="JSON output path")
     p.add_argument("--strict", action="store_true", help="stop on an unreadable image")
     p.add_argument("--sigmas", default="", help="blind SR: isotropic kernel widths, e.g. 0,1.2")
@@ -132,6 +137,7 @@ def main(argv=None) -> int:
                 crop_border=args.crop_border,
                 y_channel=not args.rgb,
                 degradation=protocol,
+                niqe=args.niqe,
             )
             r.pop("outputs")
             results[name][None if protocol is None else protocol.label] = r

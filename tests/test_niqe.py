@@ -40,3 +40,20 @@ def test_niqe_rises_with_blur_and_noise_and_needs_one_block():
     assert niqe(photo[..., :1]) == pytest.approx(niqe(photo[..., 0]))
     with pytest.raises(ValueError, match="96x96"):
         niqe(photo[:90])
+
+
+def test_evaluate_scores_niqe_of_model_and_baseline(tmp_path, capsys):
+    import json
+
+    from jaxsr import evaluate
+    from jaxsr.eval.scoring import bicubic_upscale, make_lr
+
+    out = tmp_path / "report.json"
+    assert evaluate.main(["--model=bicubic", "--data=builtin", "--niqe", f"--out={out}"]) == 0
+    assert "bicubic NIQE" in capsys.readouterr().out
+    rows = json.loads(out.read_text())["datasets"]["builtin"]["per_image"]
+    hr = builtin_photo("coffee")
+    bic = bicubic_upscale(make_lr(hr[:400, :600], 4), 4, (400, 600))
+    coffee = next(r for r in rows if r["image"] == "coffee")
+    assert coffee["bicubic"]["niqe"] == pytest.approx(niqe(bic, crop_border=4))
+    assert coffee["bicubic"]["niqe"] > niqe(hr) + 1  # bicubic blur looks unnatural

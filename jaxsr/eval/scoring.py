@@ -31,12 +31,20 @@ def bicubic_upscale(lr_uint8: np.ndarray, scale: int, size=None) -> np.ndarray:
     return np.clip(np.floor(up + 0.5), 0, 255).astype(np.uint8)
 
 
-def score(sr_uint8, hr_uint8, *, crop_border: int, y_channel: bool) -> dict:
+def score(sr_uint8, hr_uint8, *, crop_border: int, y_channel: bool, niqe: bool = False) -> dict:
+    """PSNR and SSIM against the HR image; with ``niqe``, the no-reference NIQE of the
+    output too (NaN when it is smaller than NIQE's one 96×96 block)."""
     kw = dict(crop_border=crop_border, y_channel=y_channel)
-    return {
+    out = {
         "psnr": metrics.psnr(sr_uint8, hr_uint8, **kw),
         "ssim": metrics.ssim(sr_uint8, hr_uint8, **kw),
     }
+    if niqe:
+        try:
+            out["niqe"] = metrics.niqe(sr_uint8, crop_border=crop_border)
+        except ValueError:  # smaller than one block: no score, left out of the mean
+            out["niqe"] = float("nan")
+    return out
 
 
 def evaluate_examples(
@@ -49,6 +57,7 @@ def evaluate_examples(
     keep_outputs: int = 0,
     extra=None,
     degradation=None,
+    niqe: bool = False,
 ) -> dict:
     """Score ``predict`` (and bicubic) on ``[(name, hr, lr or None)]``.
 
@@ -59,6 +68,7 @@ def evaluate_examples(
         (for image grids).
       extra: optional ``(sr, hr) -> {name: value}`` on float [0, 1] batches of one
         image (e.g. the perceptual distance), averaged into ``result['model']``.
+      niqe: also score NIQE (no reference) of the model's and the baseline's outputs.
     Returns ``{'model': {...}, 'bicubic': {...}, 'per_image': [...], 'outputs': [...]}``
     with mean PSNR/SSIM.
     """
@@ -73,7 +83,8 @@ def evaluate_examples(
             )
         hr = hr[: lr.shape[0] * scale, : lr.shape[1] * scale]
         bic = bicubic_upscale(lr, scale, hr.shape[:2])
-        row = {"image": name, "bicubic": score(bic, hr, crop_border=crop, y_channel=y_channel)}
+        kw = dict(crop_border=crop, y_channel=y_channel, niqe=niqe)
+        row = {"image": name, "bicubic": score(bic, hr, **kw)}
         sr = None
         if predict is not None:
             out = np.asarray(predict(lr[None].astype(np.float32) / 255.0))[0]
@@ -83,7 +94,7 @@ def evaluate_examples(
                     f"The model produced {sr.shape} for {name}, expected {hr.shape}; "
                     "is --scale the model's scale?"
                 )
-            row["model"] = score(sr, hr, crop_border=crop, y_channel=y_channel)
+            row["model"] = score(sr, hr, **kw)
             if extra is not None:
                 row["model"].update(extra(sr[None] / np.float32(255), hr[None] / np.float32(255)))
         rows.append(row)
@@ -93,5 +104,11 @@ def evaluate_examples(
     result = {"per_image": rows, "outputs": outputs, "skipped": skipped}
     for key in ("bicubic", "model"):
         if rows and key in rows[0]:
-            result[key] = {m: float(np.mean([r[key][m] for r in rows])) for m in rows[0][key]}
+            result[key] = {m: _mean([r[key][m] for r in rows]) for m in rows[0][key]}
     return result
+
+
+def _mean(values: list[float]) -> float:
+    """Mean over the images that have a score (NIQE is NaN below one block)."""
+    values = np.asarray(values, np.float64)
+    return float(np.mean(values[~np.isnan(values)])) if (~np.isnan(values)).any() else float("nan")

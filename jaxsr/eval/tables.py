@@ -4,14 +4,20 @@ from __future__ import annotations
 
 
 def format_table(results: dict[str, dict], title: str, baseline: str = "bicubic") -> str:
-    """A console table: one row per dataset, PSNR/SSIM of model and baseline."""
+    """A console table: one row per dataset, PSNR/SSIM of model and baseline, and
+    their NIQE when scored."""
+    niqe = any("niqe" in r["bicubic"] for r in results.values())
     head = f"{baseline} PSNR/SSIM"
-    lines = [title, f"{'dataset':<24}{'model PSNR/SSIM':>20}{head:>22}"]
+    extra = f"{'model NIQE':>12}{baseline + ' NIQE':>16}" if niqe else ""
+    lines = [title, f"{'dataset':<24}{'model PSNR/SSIM':>20}{head:>22}{extra}"]
     for name, r in results.items():
         m = r.get("model")
         model = f"{m['psnr']:.2f} / {m['ssim']:.4f}" if m else "-"
         b = r["bicubic"]
-        lines.append(f"{name:<24}{model:>20}{b['psnr']:>13.2f} / {b['ssim']:.4f}")
+        row = f"{name:<24}{model:>20}{b['psnr']:>13.2f} / {b['ssim']:.4f}"
+        if niqe:
+            row += (f"{m['niqe']:>12.3f}" if m else f"{'-':>12}") + f"{b['niqe']:>16.3f}"
+        lines.append(row)
     return "\n".join(lines + skipped_lines(results))
 
 
