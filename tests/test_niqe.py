@@ -57,3 +57,20 @@ def test_evaluate_scores_niqe_of_model_and_baseline(tmp_path, capsys):
     coffee = next(r for r in rows if r["image"] == "coffee")
     assert coffee["bicubic"]["niqe"] == pytest.approx(niqe(bic, crop_border=4))
     assert coffee["bicubic"]["niqe"] > niqe(hr) + 1  # bicubic blur looks unnatural
+
+
+def test_training_evaluator_reports_niqe_when_configured():
+    import jax
+
+    from jaxsr.eval.evaluator import Evaluator
+
+    hr = builtin_photo("coffee")[:200, :200]
+    evaluator = Evaluator([("coffee", hr, None)], dataset="x", scale=4, niqe=True)
+
+    def nearest(lr):  # a crude model: its blockiness must score worse than bicubic
+        return jax.numpy.repeat(jax.numpy.repeat(lr, 4, 1), 4, 2)
+
+    results = evaluator.run(nearest)
+    scalars = evaluator.scalars(results)
+    assert scalars["eval/niqe"] > scalars["eval/niqe_bicubic"] > 0
+    assert "model NIQE" in evaluator.report(results, step=1)

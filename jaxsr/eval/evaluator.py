@@ -30,6 +30,7 @@ class Evaluator:
       baseline: the name of the reference column (``bicubic``; ``input`` for
         restoration, where the degraded input itself is the baseline).
       extra: optional ``(sr, hr) -> {name: value}`` metrics (e.g. perceptual distance).
+      niqe: also score NIQE (no reference) of the outputs and the baseline.
     """
 
     def __init__(
@@ -43,8 +44,10 @@ class Evaluator:
         crop_border: int | None = None,
         baseline: str = "bicubic",
         extra=None,
+        niqe: bool = False,
     ):
         self.examples, self.dataset, self.scale = examples, dataset, scale
+        self.niqe = niqe
         self.protocols = list(protocols)
         self.y_channel, self.crop_border = y_channel, crop_border
         self.baseline, self.extra = baseline, extra
@@ -52,13 +55,14 @@ class Evaluator:
     @classmethod
     def from_config(cls, config, **kwargs) -> Evaluator:
         """The evaluation set ``config.data.eval`` under the config's PSNR convention
-        (``eval_rgb``, ``eval_crop_border``)."""
+        (``eval_rgb``, ``eval_crop_border``; ``eval_niqe`` adds NIQE)."""
         return cls(
             eval_examples(config.data.eval, scale=config.scale),
             dataset=config.data.eval.get("kind", "eval"),
             scale=config.scale,
             y_channel=not config.get("eval_rgb", False),
             crop_border=config.get("eval_crop_border", None),
+            niqe=config.get("eval_niqe", False),
             **kwargs,
         )
 
@@ -81,6 +85,7 @@ class Evaluator:
                 degradation=protocol,
                 y_channel=self.y_channel,
                 crop_border=self.crop_border,
+                niqe=self.niqe,
             )
         return results
 
@@ -99,6 +104,8 @@ class Evaluator:
             for k, v in model.items():
                 if k not in ("psnr", "ssim"):
                     scalars[f"eval/{k}{suffix}"] = v
+            if "niqe" in ref:
+                scalars[f"eval/niqe_{base}{suffix}"] = ref["niqe"]
         if len(results) > 1:
             mean = np.mean([r["model"]["psnr"] for r in results.values()])
             scalars[f"eval/psnr_{ch}"] = float(mean)
