@@ -214,8 +214,10 @@ def _annotation_view(photo: np.ndarray) -> np.ndarray:
     return gaussian_filter(img, sigma=(1, 1, 0))
 
 
-def builtin_split(split: str) -> list[tuple[str, np.ndarray]]:
-    """``[(name, photo)]`` of the stand-in's ``train`` or ``eval`` split.
+@functools.lru_cache(maxsize=2)
+def builtin_split(split: str) -> tuple[tuple[str, np.ndarray], ...]:
+    """``((name, photo), ...)`` of the stand-in's ``train`` or ``eval`` split (decoded
+    once per process: the palette and the examples both read it; read-only arrays).
 
     The builtin training photos are mostly grayscale textures; a model (and the
     class-mean baseline) fitted on them has never seen the colours of the three builtin
@@ -223,17 +225,15 @@ def builtin_split(split: str) -> list[tuple[str, np.ndarray]]:
     halves* of the eval photos, and holds out their right halves: label maps and pixels
     never seen in training, from the same kind of scene.
     """
+    halves = {n: builtin_photo(n) for n in BUILTIN_EVAL}
     if split == "train":
         out = [(n, builtin_photo(n)) for n in BUILTIN_TRAIN]
-        for n in BUILTIN_EVAL:
-            p = builtin_photo(n)
-            out.append((f"{n}_left", p[:, : p.shape[1] // 2]))
-        return out
-    out = []
-    for n in BUILTIN_EVAL:
-        p = builtin_photo(n)
-        out.append((f"{n}_right", p[:, p.shape[1] // 2 :]))
-    return out
+        out += [(f"{n}_left", p[:, : p.shape[1] // 2]) for n, p in halves.items()]
+    else:
+        out = [(f"{n}_right", p[:, p.shape[1] // 2 :]) for n, p in halves.items()]
+    for _, photo in out:
+        photo.flags.writeable = False
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=1)
