@@ -92,6 +92,14 @@ _ALPHAS = np.arange(0.2, 10.001, 0.001)  # the grid MATLAB's estimate searches
 
 
 @functools.cache
+def _alpha_ratios() -> np.ndarray:
+    """``Γ(2/α)² / (Γ(1/α) Γ(3/α))`` on the α grid: the same for every fit, so made once."""
+    from scipy.special import gamma
+
+    return gamma(2 / _ALPHAS) ** 2 / (gamma(1 / _ALPHAS) * gamma(3 / _ALPHAS))
+
+
+@functools.cache
 def _niqe_model() -> dict:
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "niqe_pris_params.npz")
     with np.load(path) as f:
@@ -109,8 +117,7 @@ def _aggd(x: np.ndarray) -> tuple[float, float, float]:
     g = sigma_l / sigma_r
     r = np.mean(np.abs(x)) ** 2 / np.mean(x**2)
     big_r = r * (g**3 + 1) * (g + 1) / (g**2 + 1) ** 2
-    ratio = gamma(2 / _ALPHAS) ** 2 / (gamma(1 / _ALPHAS) * gamma(3 / _ALPHAS))
-    alpha = _ALPHAS[np.argmin((ratio - big_r) ** 2)]
+    alpha = _ALPHAS[np.argmin((_alpha_ratios() - big_r) ** 2)]
     scale = np.sqrt(gamma(1 / alpha) / gamma(3 / alpha))
     return alpha, sigma_l * scale, sigma_r * scale
 
