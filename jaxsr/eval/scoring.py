@@ -111,4 +111,5 @@ def evaluate_examples(
 def _mean(values: list[float]) -> float:
     """Mean over the images that have a score (NIQE is NaN below one block)."""
     values = np.asarray(values, np.float64)
-    return float(np.mean(values[~np.isnan(values)])) if (~np.isnan(values)).any() else float("nan")
+    scored = values[~np.isnan(values)]
+    return float(scored.mean()) if scored.size else float("nan")
