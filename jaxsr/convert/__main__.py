@@ -7,7 +7,8 @@ directory that ``jaxsr.load_model``, ``evaluate``, ``upscale`` and ``init_from``
 
 Recognised: RRDBNet / ESRGAN (all three key schemes, ×1/×2/×4 from shapes), DASR
 (``model_600.pt``: encoder + SR network, ×2/×3/×4 from shapes), MIRNet (the released
-denoising / SR / enhancement checkpoints, shared weights checked), pix2pixHD (G global
+denoising / SR / enhancement checkpoints, shared weights checked), SFTGAN (the ×4
+OST generator), pix2pixHD (G global
 or local, D with either key scheme, E; sizes from keys and shapes) and the torchvision
 VGG19 feature extractor (written as an ``.npz`` of Flax params).
 """
@@ -26,6 +27,7 @@ from jaxsr.convert.dasr import dasr_config, dasr_variables, is_dasr
 from jaxsr.convert.mirnet import is_mirnet, mirnet_config, mirnet_params
 from jaxsr.convert.pix2pixhd import architecture as pix2pixhd_architecture
 from jaxsr.convert.rrdbnet import is_rrdbnet, rrdbnet_config, rrdbnet_params
+from jaxsr.convert.sftgan import architecture as sftgan_architecture
 from jaxsr.convert.torch_pickle import flat_state_dict, load_torch
 from jaxsr.convert.vgg import vgg19_params_from_torch
 from jaxsr.errors import UserError, cli
@@ -51,7 +53,7 @@ def _architecture(sd: dict):
         cfg = mirnet_config(sd)
         desc = f"MIRNet ({cfg['n_rrg']} RRGs × {cfg['n_mrb']} MRBs, {cfg['n_feat']} features)"
         return "mirnet", cfg, {"params": mirnet_params(sd, origins)}, origins, desc, None
-    return pix2pixhd_architecture(sd)
+    return sftgan_architecture(sd) or pix2pixhd_architecture(sd)
 
 
 def convert(src: str, out: str, *, overwrite: bool = False) -> str:

@@ -12,6 +12,7 @@ from jaxsr.models.pix2pixhd import (
     MultiscaleDiscriminator,
 )
 from jaxsr.models.rrdbnet import RRDBNet
+from jaxsr.models.sftgan import SFTNet
 
 MODELS = {
     "rrdbnet": RRDBNet,
@@ -21,6 +22,7 @@ MODELS = {
     "pix2pixhd_local": LocalEnhancer,
     "pix2pixhd_discriminator": MultiscaleDiscriminator,
     "pix2pixhd_encoder": Encoder,
+    "sftgan": SFTNet,
 }
 
 
@@ -40,5 +42,6 @@ __all__ = [
     "MIRNet",
     "MultiscaleDiscriminator",
     "RRDBNet",
+    "SFTNet",
     "build_model",
 ]
