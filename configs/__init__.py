@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-RECIPES = ("esrgan_psnr", "esrgan", "dasr", "mirnet", "pix2pixhd")
+RECIPES = ("esrgan_psnr", "esrgan", "dasr", "mirnet", "pix2pixhd", "sftgan")
 
 
 def load(recipe: str, preset: str = ""):

@@ -31,6 +31,9 @@ class Evaluator:
         restoration, where the degraded input itself is the baseline).
       extra: optional ``(sr, hr) -> {name: value}`` metrics (e.g. perceptual distance).
       niqe: also score NIQE (no reference) of the outputs and the baseline.
+      inputs: optional host function from the LR float batch to what ``predict`` takes
+        (SFTGAN: ``{'lq', 'seg'}`` with the segmenter's prior), so that ``predict``
+        stays one jittable function.
     """
 
     def __init__(
@@ -45,8 +48,10 @@ class Evaluator:
         baseline: str = "bicubic",
         extra=None,
         niqe: bool = False,
+        inputs=None,
     ):
         self.examples, self.dataset, self.scale = examples, dataset, scale
+        self.inputs = inputs
         self.niqe = niqe
         self.protocols = list(protocols)
         self.y_channel, self.crop_border = y_channel, crop_border
@@ -72,7 +77,10 @@ class Evaluator:
 
     def run(self, predict, keep_outputs: int = 1) -> dict:
         """``{protocol label: evaluate_examples result}``; ``predict`` maps an LR float
-        batch ``(1, h, w, 3)`` in [0, 1] to the output batch."""
+        batch ``(1, h, w, 3)`` in [0, 1] (or what ``inputs`` makes of it) to the output
+        batch."""
+        if self.inputs is not None:
+            predict = (lambda fn: lambda lq: fn(self.inputs(lq)))(predict)
         results = {}
         for i, protocol in enumerate(self.protocols):
             label = None if protocol is None else protocol.label

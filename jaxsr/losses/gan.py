@@ -67,3 +67,13 @@ def ragan_discriminator_losses(real_logits, fake_logits):
         0.5 * bce_with_logits(real_logits - fake_mean, 1.0),
         0.5 * bce_with_logits(fake_logits - real_mean, 0.0),
     )
+
+
+def auxiliary_classifier_loss(logits, labels, ignore_index: int = 0):
+    """Mean cross-entropy of ``(B, K)`` class logits over the examples whose label is
+    not ``ignore_index`` (SFTGAN's ``CrossEntropyLoss(ignore_index=0)``: background
+    patches carry no category). A batch of only ignored labels gives 0 (PyTorch: NaN)."""
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    nll = -jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=-1)[:, 0]
+    keep = (labels != ignore_index).astype(jnp.float32)
+    return jnp.sum(nll * keep) / jnp.maximum(jnp.sum(keep), 1.0)

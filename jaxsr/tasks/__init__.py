@@ -14,6 +14,7 @@ from jaxsr.tasks.dasr import DASRTask
 from jaxsr.tasks.esrgan import ESRGAN
 from jaxsr.tasks.pix2pixhd import Pix2PixHD
 from jaxsr.tasks.restore import Restoration
+from jaxsr.tasks.sftgan import SFTGAN
 from jaxsr.tasks.sr import SupervisedSR
 
 TASKS = {
@@ -22,6 +23,7 @@ TASKS = {
     "dasr": DASRTask,
     "restore": Restoration,
     "pix2pixhd": Pix2PixHD,
+    "sftgan": SFTGAN,
 }
 
 
@@ -54,6 +56,7 @@ __all__ = [
     "TASKS",
     "check_task_config",
     "Restoration",
+    "SFTGAN",
     "SupervisedSR",
     "Task",
     "make_task",

@@ -84,10 +84,16 @@ class ESRGAN(Task):
         )
         return logits, updates["batch_stats"]
 
-    def generator_loss(self, g_params, d_params, d_stats, lq, gt, consts):
-        """``(L_G, (terms, SR, D's batch stats))`` with D frozen (spec §1.3)."""
+    def inputs(self, batch: dict) -> dict:
+        """What the generator reads from a batch: the LR input (SFTGAN adds its prior)."""
+        return {"lq": sr_input(batch, self.scale)}
+
+    def generate(self, g_params, inputs: dict):
+        return self.model.apply({"params": g_params}, inputs["lq"])
+
+    def content_terms(self, sr, gt, consts) -> dict:
+        """The weighted pixel and perceptual terms of the G loss."""
         w = self.weights
-        sr = self.model.apply({"params": g_params}, lq)
         terms = {}
         for name in PIXEL_LOSSES:
             if name in w:
@@ -97,7 +103,13 @@ class ESRGAN(Task):
             terms["percep"] = w["perceptual"] * perceptual_loss(
                 features, sr, gt, self.layer_weights, self.config.perceptual.criterion
             )
-        if "gan" in w:
+        return terms
+
+    def generator_loss(self, g_params, d_params, d_stats, inputs, gt, consts):
+        """``(L_G, (terms, SR, D's batch stats))`` with D frozen (spec §1.3)."""
+        sr = self.generate(g_params, inputs)
+        terms = self.content_terms(sr, gt, consts)
+        if "gan" in self.weights:
             real, d_stats = self._d(d_params, d_stats, gt)
             fake, d_stats = self._d(d_params, d_stats, sr)
             adv = (
@@ -105,28 +117,30 @@ class ESRGAN(Task):
                 if self.gan_type == "ragan"
                 else gan_loss(self.gan_type, fake, True, is_disc=False)
             )
-            terms["gan_g"] = w["gan"] * adv
+            terms["gan_g"] = self.weights["gan"] * adv
         return sum(terms.values()), (terms, sr, d_stats)
 
-    def discriminator_loss(self, d_params, d_stats, sr, gt):
+    def discriminator_loss(self, d_params, d_stats, sr, gt, inputs):
         """``(L_D, (real/fake parts, mean logits, D's batch stats))`` on detached SR."""
         real, d_stats = self._d(d_params, d_stats, gt)
         fake, d_stats = self._d(d_params, d_stats, jax.lax.stop_gradient(sr))
         if self.gan_type == "ragan":
-            parts = ragan_discriminator_losses(real, fake)
+            parts = dict(zip(("real", "fake"), ragan_discriminator_losses(real, fake), strict=True))
         else:
-            parts = (
-                gan_loss(self.gan_type, real, True, is_disc=True),
-                gan_loss(self.gan_type, fake, False, is_disc=True),
-            )
-        return parts[0] + parts[1], (parts, jnp.mean(real), jnp.mean(fake), d_stats)
+            parts = {
+                "real": gan_loss(self.gan_type, real, True, is_disc=True),
+                "fake": gan_loss(self.gan_type, fake, False, is_disc=True),
+            }
+        return sum(parts.values()), (parts, jnp.mean(real), jnp.mean(fake), d_stats)
 
     def train_step(self, state: TrainState, batch: dict, consts: dict):
         gt = batch["gt"].astype(jnp.float32) / 255.0
-        lq = sr_input(batch, self.scale)
+        inputs = self.inputs(batch)
         d_params = state.params["d"]
         g = gradient_step(
-            lambda gp: self.generator_loss(gp, d_params, state.batch_stats["d"], lq, gt, consts),
+            lambda gp: self.generator_loss(
+                gp, d_params, state.batch_stats["d"], inputs, gt, consts
+            ),
             state.params["g"],
             self.tx,
             state.opt_state["g"],
@@ -136,16 +150,15 @@ class ESRGAN(Task):
         ok, new_d, d_opt = g.ok, d_params, state.opt_state["d"]
         if "gan" in self.weights:
             d = gradient_step(
-                lambda dp: self.discriminator_loss(dp, stats, sr, gt),
+                lambda dp: self.discriminator_loss(dp, stats, sr, gt, inputs),
                 d_params,
                 self.tx_d,
                 state.opt_state["d"],
             )
             parts, out_real, out_fake, stats = d.aux
             ok, new_d, d_opt = ok & d.ok, d.params, d.opt_state
-            metrics.update(
-                loss_d_real=parts[0], loss_d_fake=parts[1], out_d_real=out_real, out_d_fake=out_fake
-            )
+            metrics.update({f"loss_d_{k}": v for k, v in parts.items()})
+            metrics.update(out_d_real=out_real, out_d_fake=out_fake)
         ema = None if state.ema is None else ema_update(state.ema, g.params, self.ema_decay)
         new = commit(
             state,

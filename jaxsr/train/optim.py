@@ -14,10 +14,16 @@ Config fields (``config.optim``)::
     periods       'cosine_restarts': period lengths (BasicSR CosineAnnealingRestartLR)
     min_lr        floor of the cosine schedules
     grad_clip     global-norm clipping, 0 = off
+    lr_groups     ((regex, factor), ...): parameters whose path ('a/b/kernel') matches
+                  a regex (first match wins) train at factor × lr, each with its own
+                  Adam moments (SFTGAN: (('SFT|Cond', 5.0),) -> 5e-4 beside 1e-4)
 """
 
 from __future__ import annotations
 
+import re
+
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -63,10 +69,11 @@ def epoch_linear_decay(lr: float, niter: int, niter_decay: int, steps_per_epoch:
     return schedule
 
 
-def make_adam(cfg) -> optax.GradientTransformation:
-    """Adam's direction (PyTorch semantics: clip, L2, moments), without the learning rate."""
+def make_adam(cfg, *, clip: bool = True) -> optax.GradientTransformation:
+    """Adam's direction (PyTorch semantics: clip, L2, moments), without the learning rate
+    (``clip=False``: the caller clips, on the norm of more parameters than these)."""
     parts = []
-    if cfg.get("grad_clip", 0):
+    if clip and cfg.get("grad_clip", 0):
         parts.append(optax.clip_by_global_norm(cfg.grad_clip))
     if cfg.get("weight_decay", 0):
         parts.append(optax.add_decayed_weights(cfg.weight_decay))
@@ -74,7 +81,42 @@ def make_adam(cfg) -> optax.GradientTransformation:
     return optax.chain(*parts)
 
 
+def param_groups(groups) -> callable:
+    """``params -> labels``: each leaf's group index (as a string) for the first regex of
+    ``groups`` (``((regex, factor), ...)``) its ``/``-joined path matches, else ``'base'``."""
+    patterns = [re.compile(pattern) for pattern, _ in groups]
+
+    def label(path, _):
+        name = "/".join(str(getattr(k, "key", k)) for k in path)
+        return next((str(i) for i, p in enumerate(patterns) if p.search(name)), "base")
+
+    return lambda params: jax.tree_util.tree_map_with_path(label, params)
+
+
 def make_optimizer(cfg) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """Adam (PyTorch semantics) with the configured schedule; returns ``(tx, schedule)``."""
+    """Adam (PyTorch semantics) with the configured schedule; returns ``(tx, schedule)``
+    (the base schedule; ``lr_groups`` scale it per parameter group)."""
     schedule = make_schedule(cfg)
-    return optax.chain(make_adam(cfg), optax.scale_by_learning_rate(schedule)), schedule
+    groups = tuple(cfg.get("lr_groups", ()))
+    if not groups:
+        return optax.chain(make_adam(cfg), optax.scale_by_learning_rate(schedule)), schedule
+    for group in groups:
+        if len(group) != 2 or not isinstance(group[0], str) or float(group[1]) <= 0:
+            raise UserError(
+                f"optim.lr_groups entry {group!r} is not a (regex, positive factor) pair."
+            )
+
+    # Clip on the global norm of all gradients (as PyTorch's clip_grad_norm_), then
+    # Adam per group: Adam is elementwise, so only the step size differs by group.
+    def scaled(factor):
+        return optax.chain(
+            make_adam(cfg, clip=False),
+            optax.scale_by_learning_rate(lambda step: factor * schedule(step)),
+        )
+
+    transforms = {"base": scaled(1.0)}
+    transforms.update({str(i): scaled(float(f)) for i, (_, f) in enumerate(groups)})
+    tx = optax.multi_transform(transforms, param_groups(groups))
+    if cfg.get("grad_clip", 0):
+        tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
+    return tx, schedule
