@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-RECIPES = ("esrgan_psnr", "esrgan", "dasr", "mirnet", "pix2pixhd", "sftgan")
+RECIPES = ("esrgan_psnr", "esrgan", "dasr", "mirnet", "pix2pixhd", "sftgan", "spsagan")
 
 
 def load(recipe: str, preset: str = ""):

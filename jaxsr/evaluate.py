@@ -139,7 +139,7 @@ def main(argv=None) -> int:
                 degradation=protocol,
                 niqe=args.niqe,
             )
-            r.pop("outputs")
+            r.pop("outputs"), r.pop("images")
             results[name][None if protocol is None else protocol.label] = r
     channel = "RGB" if args.rgb else "Y"
     border = scale if args.crop_border is None else args.crop_border

@@ -83,7 +83,49 @@ def test_spsa_starts_as_identity_and_checks_its_inputs(inputs):
     np.testing.assert_array_equal(layer.apply(variables, x, prob), x)
     n_params = sum(v.size for v in jax.tree.leaves(variables))
     assert n_params == 2 * (16 * 2 + 2) + (16 * 16 + 16) + 1
-    with pytest.raises(ValueError, match="must divide"):
-        SPSA(query_block=5).init(jax.random.key(1), x, prob)
+    # A block that does not divide the 24 positions pads the last one: same result.
+    params = {**variables["params"], "gamma": jnp.asarray(0.5)}
+    np.testing.assert_allclose(
+        SPSA(query_block=5).apply({"params": params}, x, prob),
+        SPSA(query_block=0).apply({"params": params}, x, prob),
+        atol=1e-6,
+    )
     with pytest.raises(ValueError, match="needs the class probabilities"):
         SPSA().init(jax.random.key(1), x)
+
+
+def _probes(layer, params, x, prob):
+    """β's rows at the layer's four probe queries, ``(B, 4, H, W)``."""
+    _, inter = layer.apply({"params": params}, x, prob, mutable=["intermediates"])
+    return np.asarray(inter["intermediates"]["attention"][0])
+
+
+@pytest.mark.parametrize("w,alone", [(0.0, "feature"), (1.0, "segmentation")])
+def test_fixed_weight_zero_is_sagan_and_one_is_segmentation_attention(inputs, w, alone):
+    x, prob = inputs
+    mixed = SPSA(seg_weight=w, query_block=6)
+    single = SPSA(
+        feature_attention=alone == "feature",
+        segmentation_attention=alone == "segmentation",
+        query_block=6,
+    )
+    params = {**mixed.init(jax.random.key(1), x, prob)["params"], "gamma": jnp.asarray(0.7)}
+    sub = {k: v for k, v in params.items() if k in ("h", "gamma") or alone == "feature"}
+    np.testing.assert_allclose(
+        mixed.apply({"params": params}, x, prob), single.apply({"params": sub}, x, prob), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        _probes(mixed, params, x, prob), _probes(single, sub, x, prob), atol=1e-7
+    )
+
+
+def test_attention_rows_sum_to_one_and_probes_match_the_reference(inputs):
+    x, prob = inputs
+    layer = SPSA(query_block=6)
+    params = layer.init(jax.random.key(1), x, prob)["params"]
+    beta = _probes(layer, params, x, prob)
+    assert beta.shape == (2, 4, 4, 6) and (beta >= 0).all()
+    np.testing.assert_allclose(beta.sum((2, 3)), 1, atol=1e-6)
+    # Without renormalisation the |β_seg − β_fea| mix is not row-stochastic.
+    raw = _probes(layer.clone(renormalize=False), params, x, prob)
+    assert np.abs(raw.sum((2, 3)) - 1).max() > 1e-3

@@ -20,6 +20,7 @@ RECIPES = {
     "restore": "mirnet",
     "pix2pixhd": "pix2pixhd",
     "sftgan": "sftgan",
+    "spsagan": "spsagan",
 }
 IMAGE_TO_IMAGE = {"sr", "esrgan", "dasr", "restore"}  # predict() takes an image batch
 
@@ -78,7 +79,7 @@ def test_task_contract(task_name, tmp_path):
         jax.tree.leaves(loaded), jax.tree.leaves(task.model_variables(state)), strict=True
     ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    if task_name not in IMAGE_TO_IMAGE:  # its own test checks apply (pix2pixHD, SFTGAN)
+    if task_name not in IMAGE_TO_IMAGE:  # its own test checks apply (pix2pixHD, SFTGAN, SPSAGAN)
         return
     lq = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (1, 16, 16, 3)), jnp.float32)
     np.testing.assert_allclose(

@@ -120,12 +120,14 @@ class Evaluator:
         return scalars
 
     def images(self, results: dict) -> dict[str, np.ndarray]:
-        """One ``baseline | output | HR`` strip of the first image (for TensorBoard)."""
+        """One ``baseline | output | HR`` strip of the first image (for TensorBoard),
+        and the diagnostic images ``predict`` returned for it (``eval/<name>``)."""
         first = next(iter(results.values()))
-        if not first["outputs"]:
-            return {}
-        base, out, hr = first["outputs"][0]
-        return {f"eval/{self.baseline}_sr_hr": np.concatenate([base, out, hr], 1)[None]}
+        out = {f"eval/{k}": v for k, v in first.get("images", {}).items()}
+        if first["outputs"]:
+            base, sr, hr = first["outputs"][0]
+            out[f"eval/{self.baseline}_sr_hr"] = np.concatenate([base, sr, hr], 1)[None]
+        return out
 
     def report(self, results: dict, step: int) -> str:
         """The closing table and the gain over the baseline (one line per protocol)."""

@@ -63,7 +63,8 @@ def evaluate_examples(
 
     Args:
       predict: ``lr float32 (1,h,w,3) in [0,1] -> sr (1,H,W,3)``, or ``None`` for
-        bicubic only.
+        bicubic only. It may return ``(sr, {name: image batch})``: diagnostic images
+        (SPSAGAN's attention maps), kept for the first image as ``result['images']``.
       keep_outputs: return the first N ``(lr↑bicubic, sr, hr)`` uint8 triples
         (for image grids).
       extra: optional ``(sr, hr) -> {name: value}`` on float [0, 1] batches of one
@@ -73,7 +74,7 @@ def evaluate_examples(
     with mean PSNR/SSIM.
     """
     crop = scale if crop_border is None else crop_border
-    rows, outputs = [], []
+    rows, outputs, images = [], [], {}
     for index, (name, hr, lr) in enumerate(examples):
         if lr is None:
             lr = (
@@ -87,8 +88,12 @@ def evaluate_examples(
         row = {"image": name, "bicubic": score(bic, hr, **kw)}
         sr = None
         if predict is not None:
-            out = np.asarray(predict(lr[None].astype(np.float32) / 255.0))[0]
-            sr = to_uint8(out)
+            out = predict(lr[None].astype(np.float32) / 255.0)
+            if isinstance(out, tuple):
+                out, diagnostics = out
+                if index == 0:
+                    images = {k: np.asarray(v) for k, v in diagnostics.items()}
+            sr = to_uint8(np.asarray(out)[0])
             if sr.shape != hr.shape:
                 raise UserError(
                     f"The model produced {sr.shape} for {name}, expected {hr.shape}; "
@@ -101,7 +106,7 @@ def evaluate_examples(
         if len(outputs) < keep_outputs:
             outputs.append((bic, sr if sr is not None else bic, hr))
     skipped = [{"image": n, "reason": r} for n, r in getattr(examples, "skipped", [])]
-    result = {"per_image": rows, "outputs": outputs, "skipped": skipped}
+    result = {"per_image": rows, "outputs": outputs, "skipped": skipped, "images": images}
     for key in ("bicubic", "model"):
         if rows and key in rows[0]:
             result[key] = {m: _mean([r[key][m] for r in rows]) for m in rows[0][key]}

@@ -13,6 +13,7 @@ from jaxsr.models.pix2pixhd import (
 )
 from jaxsr.models.rrdbnet import RRDBNet
 from jaxsr.models.sftgan import SFTNet
+from jaxsr.models.spsagan import SPSAGenerator
 
 MODELS = {
     "rrdbnet": RRDBNet,
@@ -23,6 +24,7 @@ MODELS = {
     "pix2pixhd_discriminator": MultiscaleDiscriminator,
     "pix2pixhd_encoder": Encoder,
     "sftgan": SFTNet,
+    "spsagan": SPSAGenerator,
 }
 
 
@@ -43,5 +45,6 @@ __all__ = [
     "MultiscaleDiscriminator",
     "RRDBNet",
     "SFTNet",
+    "SPSAGenerator",
     "build_model",
 ]

@@ -24,40 +24,62 @@ import jax.numpy as jnp
 from jaxsr.models.layers import Conv, leaky_relu, upsample_nearest
 from jaxsr.ops.pixel_shuffle import pixel_unshuffle
 
+CONNECTIVITY = ("dense", "sparse", "chain")
+
+
+def block_inputs(feats: list, connectivity: str) -> list:
+    """Which earlier outputs the next conv of a residual block reads (``feats[0]`` is
+    the block input): all of them (``dense``, ESRGAN's RDB), the block input and the
+    previous output (``sparse``, jaxsr's reading of SPSAGAN's RRSB, spec §5.2), or the
+    previous output only (``chain``)."""
+    if connectivity == "dense":
+        return feats
+    if connectivity == "sparse":
+        return feats[:1] + feats[1:][-1:]
+    if connectivity == "chain":
+        return feats[-1:]
+    raise ValueError(f"Unknown connectivity {connectivity!r}; choose one of {CONNECTIVITY}.")
+
 
 class ResidualDenseBlock(nn.Module):
-    """Five densely connected 3×3 convs; output ``0.2 * conv5 + x`` (RDB in the paper)."""
+    """Five 3×3 convs; output ``0.2 * conv5 + x``. ``connectivity='dense'`` is ESRGAN's
+    RDB (each conv reads the block input and every earlier output); ``'sparse'`` and
+    ``'chain'`` prune those skips (:func:`block_inputs`) for SPSAGAN's RRSB."""
 
     num_feat: int = 64
     num_grow_ch: int = 32
     dtype: Any = jnp.float32
+    connectivity: str = "dense"
 
     @nn.compact
     def __call__(self, x):
         feats = [x]
         for j in range(1, 5):
             conv = Conv(self.num_grow_ch, init_scale=0.1, dtype=self.dtype, name=f"conv{j}")
-            feats.append(leaky_relu(conv(jnp.concatenate(feats, axis=-1))))
+            inputs = block_inputs(feats, self.connectivity)
+            feats.append(leaky_relu(conv(jnp.concatenate(inputs, axis=-1))))
         x5 = Conv(self.num_feat, init_scale=0.1, dtype=self.dtype, name="conv5")(
-            jnp.concatenate(feats, axis=-1)
+            jnp.concatenate(block_inputs(feats, self.connectivity), axis=-1)
         )
         return x5 * 0.2 + x
 
 
 class RRDB(nn.Module):
-    """Residual-in-residual dense block: three RDBs and a scaled skip (β = 0.2)."""
+    """Residual-in-residual dense block: three RDBs and a scaled skip (β = 0.2); with
+    ``connectivity='sparse'`` the residual-in-residual *sparse* block (RRSB)."""
 
     num_feat: int = 64
     num_grow_ch: int = 32
     dtype: Any = jnp.float32
+    connectivity: str = "dense"
 
     @nn.compact
     def __call__(self, x):
         out = x
         for r in range(1, 4):
-            out = ResidualDenseBlock(self.num_feat, self.num_grow_ch, self.dtype, name=f"rdb{r}")(
-                out
-            )
+            out = ResidualDenseBlock(
+                self.num_feat, self.num_grow_ch, self.dtype, self.connectivity, name=f"rdb{r}"
+            )(out)
         return out * 0.2 + x
 
 

@@ -11,7 +11,7 @@ choice an attribute whose default is the spec's reading:
   feature resolution: ``β_seg[j, i] = softmax_i(p_i·p_j / τ)`` (``τ`` 1, or learned);
 * combined as ``β = w ⊙ β_seg + (1 − w) ⊙ β_fea`` with ``w = |β_seg − β_fea|``
   (the method summary's weighting; both maps are row-stochastic, so ``w`` ∈ [0, 1]),
-  optionally renormalised over keys;
+  renormalised over keys by default (``renormalize``), so each row of ``β`` sums to 1;
 * ``y = γ · Σ_i β[j, i] h_i + x`` with ``γ`` initialised at 0 (SAGAN).
 
 The attention is computed in blocks of query positions: a block needs the logits of
@@ -35,16 +35,17 @@ import jax.numpy as jnp
 from jaxsr.models.layers import Conv
 
 
-def combine_attention(logits_fea, logits_seg, *, renormalize: bool):
+def combine_attention(logits_fea, logits_seg, *, renormalize: bool, seg_weight=None):
     """``β`` from the two logit maps (``(..., queries, keys)``); either may be ``None``
-    (that attention switched off, the paper's ablations)."""
+    (that attention switched off, the paper's ablations). ``seg_weight``: ``None`` for
+    the reconstruction's ``w = |β_seg − β_fea|``, or a fixed ``w`` in [0, 1]."""
     beta_fea = None if logits_fea is None else jax.nn.softmax(logits_fea, axis=-1)
     beta_seg = None if logits_seg is None else jax.nn.softmax(logits_seg, axis=-1)
     if beta_seg is None:
         return beta_fea
     if beta_fea is None:
         return beta_seg
-    w = jnp.abs(beta_seg - beta_fea)
+    w = jnp.abs(beta_seg - beta_fea) if seg_weight is None else seg_weight
     beta = w * beta_seg + (1.0 - w) * beta_fea
     if renormalize:
         beta = beta / jnp.sum(beta, axis=-1, keepdims=True)
@@ -58,14 +59,21 @@ class SPSA(nn.Module):
     Attributes:
       feature_attention / segmentation_attention: the two attention maps (ablations;
         at least one on).
-      renormalize: divide the combined map by its row sums.
+      renormalize: divide the combined map by its row sums (default on). The elementwise
+        mix alone is not row-stochastic: a row sums to ``1 + Σ_i |d_i|·d_i`` with
+        ``d = β_seg − β_fea``; the method summary's "convex combination" argument
+        presumes rows that sum to 1, so jaxsr restores them.
+      seg_weight: ``None`` = ``w = |β_seg − β_fea|`` (the method summary's Eq. 5 as the
+        spec reads it); a number = that fixed ``w`` (0: SAGAN, 1: segmentation only).
       learn_temperature: a learned ``τ`` (initialised at 1) for the segmentation logits.
-      query_block: query positions per block (``0`` = all at once).
+      query_block: query positions per block (``0`` = all at once); the last block is
+        padded when it does not divide the positions.
     """
 
     feature_attention: bool = True
     segmentation_attention: bool = True
-    renormalize: bool = False
+    renormalize: bool = True
+    seg_weight: float | None = None
     learn_temperature: bool = False
     query_block: int = 1024
     dtype: Any = jnp.float32
@@ -88,25 +96,40 @@ class SPSA(nn.Module):
                 p = p / jnp.sqrt(self.param("temperature", nn.initializers.ones, ()))
         gamma = self.param("gamma", nn.initializers.zeros, ())
 
+        block = n if not self.query_block else min(self.query_block, n)
+        # Queries padded to a whole number of blocks (any image size); keys stay exact,
+        # and the padded rows are dropped, so the result is the dense one.
+        padded = -(-n // block) * block
+        pad = lambda a: jnp.pad(a, ((0, 0), (0, padded - n), (0, 0)))  # noqa: E731
+        q_fea = pad(queries) if self.feature_attention else None
+        q_seg = pad(p) if self.segmentation_attention else None
+
         def attend(start, size):
-            """Outputs of query positions ``start .. start + size``."""
+            """β rows and outputs of query positions ``start .. start + size``."""
             sl = lambda a: jax.lax.dynamic_slice_in_dim(a, start, size, axis=1)  # noqa: E731
             fea = seg = None
             if self.feature_attention:  # f32 logits: softmax over thousands of keys
                 fea = jnp.einsum(
-                    "bqd,bkd->bqk", sl(queries), keys, preferred_element_type=jnp.float32
+                    "bqd,bkd->bqk", sl(q_fea), keys, preferred_element_type=jnp.float32
                 )
             if self.segmentation_attention:
-                seg = jnp.einsum("bqd,bkd->bqk", sl(p), p)
-            beta = combine_attention(fea, seg, renormalize=self.renormalize)
-            return jnp.einsum("bqk,bkc->bqc", beta.astype(h.dtype), h)
-
-        block = n if not self.query_block else min(self.query_block, n)
-        if n % block:
-            raise ValueError(
-                f"SPSA's query_block={block} must divide the {hgt}x{wid}={n} positions."
+                seg = jnp.einsum("bqd,bkd->bqk", sl(q_seg), p)
+            beta = combine_attention(
+                fea, seg, renormalize=self.renormalize, seg_weight=self.seg_weight
             )
-        starts = jnp.arange(0, n, block)
-        out = jax.lax.map(lambda s: attend(s, block), starts)  # (n/block, b, block, c)
-        out = jnp.moveaxis(out, 0, 1).reshape(b, hgt, wid, c)
+            return beta, jnp.einsum("bqk,bkc->bqc", beta.astype(h.dtype), h)
+
+        starts = jnp.arange(0, padded, block)
+        out = jax.lax.map(lambda s: attend(s, block)[1], starts)  # (blocks, b, block, c)
+        if self.is_mutable_collection("intermediates"):
+            # What four query pixels (the centres of the image's quadrants) attend to,
+            # for the attention-map images logged at evaluation; cheap (4 rows of β).
+            rows = [
+                (hgt // 4 + hgt // 2 * i) * wid + wid // 4 + wid // 2 * j
+                for i in (0, 1)
+                for j in (0, 1)
+            ]
+            probes = jnp.stack([attend(r, 1)[0][:, 0] for r in rows], 1)
+            self.sow("intermediates", "attention", probes.reshape(b, 4, hgt, wid))
+        out = jnp.moveaxis(out, 0, 1).reshape(b, padded, c)[:, :n].reshape(b, hgt, wid, c)
         return x + gamma.astype(out.dtype) * out.astype(x.dtype)

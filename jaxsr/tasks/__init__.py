@@ -15,6 +15,7 @@ from jaxsr.tasks.esrgan import ESRGAN
 from jaxsr.tasks.pix2pixhd import Pix2PixHD
 from jaxsr.tasks.restore import Restoration
 from jaxsr.tasks.sftgan import SFTGAN
+from jaxsr.tasks.spsagan import SPSAGAN
 from jaxsr.tasks.sr import SupervisedSR
 
 TASKS = {
@@ -24,6 +25,7 @@ TASKS = {
     "restore": Restoration,
     "pix2pixhd": Pix2PixHD,
     "sftgan": SFTGAN,
+    "spsagan": SPSAGAN,
 }
 
 
@@ -57,6 +59,7 @@ __all__ = [
     "check_task_config",
     "Restoration",
     "SFTGAN",
+    "SPSAGAN",
     "SupervisedSR",
     "Task",
     "make_task",

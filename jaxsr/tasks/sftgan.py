@@ -30,7 +30,12 @@ from jaxsr.data.seg_priors import (
 from jaxsr.data.sources import check_source_config
 from jaxsr.errors import UserError
 from jaxsr.eval.evaluator import Evaluator
-from jaxsr.losses.gan import auxiliary_classifier_loss, gan_loss
+from jaxsr.losses.gan import (
+    auxiliary_classifier_loss,
+    gan_loss,
+    ragan_discriminator_losses,
+    ragan_generator_loss,
+)
 from jaxsr.losses.pixel import PIXEL_LOSSES
 from jaxsr.models.sftgan import ACDDiscriminator
 from jaxsr.ops.color import to_uint8
@@ -41,7 +46,8 @@ from jaxsr.train.state import TrainState
 
 class SFTGAN(ESRGAN):
     """``task = 'sftgan'``: ESRGAN's step with the prior as a second G input and the
-    discriminator's category head (``losses.cls``)."""
+    discriminator's category head (``losses.cls``). ``gan_type`` 'vanilla' is SFTGAN's;
+    'ragan' (ESRGAN's relativistic loss) is what SPSAGAN's recipe uses."""
 
     losses = (*PIXEL_LOSSES, "perceptual", "gan", "cls")
 
@@ -67,8 +73,6 @@ class SFTGAN(ESRGAN):
                 "LR uint8 HxWx3 -> HR-size probabilities) or 'builtin_clusters' (the demo's "
                 "stand-in)."
             )
-        if config.gan_type == "ragan":
-            raise UserError("SFTGAN's auxiliary-classifier D is trained with gan_type 'vanilla'.")
 
     def train_data(self, process_index: int = 0, process_count: int = 1):
         return seg_prior_dataset(
@@ -119,25 +123,35 @@ class SFTGAN(ESRGAN):
     def generator_loss(self, g_params, d_params, d_stats, inputs, gt, consts):
         sr = self.generate(g_params, inputs)
         terms = self.content_terms(sr, gt, consts)
-        if "gan" in self.weights or "cls" in self.weights:
-            (gan, cls), d_stats = self._d(d_params, d_stats, sr)
-            if "gan" in self.weights:
-                terms["gan_g"] = self.weights["gan"] * gan_loss(self.gan_type, gan, True)
-            if "cls" in self.weights:
-                ce = auxiliary_classifier_loss(cls, inputs["category"])
-                terms["cls_g"] = self.weights["cls"] * ce
+        w = self.weights
+        if "gan" in w or "cls" in w:
+            if self.gan_type == "ragan":  # relativistic: D's view of HR too (ESRGAN)
+                (real, _), d_stats = self._d(d_params, d_stats, gt)
+            (fake, cls), d_stats = self._d(d_params, d_stats, sr)
+            if "gan" in w:
+                terms["gan_g"] = w["gan"] * (
+                    ragan_generator_loss(real, fake)
+                    if self.gan_type == "ragan"
+                    else gan_loss(self.gan_type, fake, True)
+                )
+            if "cls" in w:
+                terms["cls_g"] = w["cls"] * auxiliary_classifier_loss(cls, inputs["category"])
         return sum(terms.values()), (terms, sr, d_stats)
 
     def discriminator_loss(self, d_params, d_stats, sr, gt, inputs):
         (real, cls_real), d_stats = self._d(d_params, d_stats, gt)
         (fake, cls_fake), d_stats = self._d(d_params, d_stats, jax.lax.stop_gradient(sr))
-        c = inputs["category"]
-        parts = {
-            "real": gan_loss(self.gan_type, real, True, is_disc=True),
-            "fake": gan_loss(self.gan_type, fake, False, is_disc=True),
-            "cls_real": auxiliary_classifier_loss(cls_real, c),
-            "cls_fake": auxiliary_classifier_loss(cls_fake, c),
-        }
+        if self.gan_type == "ragan":
+            parts = dict(zip(("real", "fake"), ragan_discriminator_losses(real, fake), strict=True))
+        else:
+            parts = {
+                "real": gan_loss(self.gan_type, real, True, is_disc=True),
+                "fake": gan_loss(self.gan_type, fake, False, is_disc=True),
+            }
+        if "cls" in self.weights:  # the category head trains when G is judged by it
+            c = inputs["category"]
+            parts["cls_real"] = auxiliary_classifier_loss(cls_real, c)
+            parts["cls_fake"] = auxiliary_classifier_loss(cls_fake, c)
         return sum(parts.values()), (parts, jnp.mean(real), jnp.mean(fake), d_stats)
 
     def predict(self, variables: dict, batch: dict) -> jax.Array:
