@@ -26,6 +26,9 @@ PyTorch iteration / forward (fp32, and bf16 under CPU/CUDA autocast). Peak memor
 device's peak on accelerators; on a CPU, XLA's size of the compiled program's buffers
 for jaxsr and the growth of the process's peak RSS for PyTorch.
 
+**SPSAGAN** (``configs/spsagan.py``): the generator step at LR sides ``--spsa_sizes``,
+blockwise and dense attention beside ESRGAN's RRDBNet (``jaxsr.attention_benchmark``).
+
 Nothing is asserted; numbers depend on the machine, which is printed first.
 """
 
@@ -45,6 +48,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from jaxsr import attention_benchmark  # noqa: E402
 from jaxsr.data.degradations import FixedDegradation  # noqa: E402
 from jaxsr.models import build_model  # noqa: E402
 from jaxsr.ops.tiling import tiled_apply  # noqa: E402
@@ -59,6 +63,7 @@ _INFER = flags.DEFINE_integer("infer_size", 512, "Side of the tiled-inference in
 _TILE = flags.DEFINE_integer("tile", 256, "Tile side for tiled inference.")
 _P2P_TRAIN = flags.DEFINE_string("p2p_train_size", "512x256", "pix2pixHD train WxH.")
 _P2P_INFER = flags.DEFINE_string("p2p_infer_size", "1024x512", "pix2pixHD inference WxH.")
+_SPSA_SIZES = flags.DEFINE_string("spsa_sizes", "24,64,128", "SPSAGAN: LR sides to time.")
 flags.mark_flags_as_required(["config"])
 
 
@@ -505,6 +510,10 @@ def main(argv):
         m, d = dict(config.model), dict(config.discriminator)
         print(f"Recipe: pix2pixHD, G {m}, D {d}, label_nc {config.label_nc}, remat {config.remat}")
         main_pix2pixhd(config, steps)
+        return
+    if config.task == "spsagan":
+        sides = [int(v) for v in _SPSA_SIZES.value.split(",") if v]
+        attention_benchmark.run(config, steps, sides, _timed, _compiled_bytes, _mib)
         return
     print(
         f"Recipe: task {config.task}, model {dict(config.model)}, ×{config.scale}, "

@@ -35,23 +35,43 @@ import os
 import sys
 
 import jax
+import numpy as np
 
 from jaxsr.cli_flags import add_flag
 from jaxsr.data.pipeline import eval_examples
+from jaxsr.data.seg_priors import load_segmenter, segment
 from jaxsr.embedding import embedding_study
 from jaxsr.errors import UserError, cli
 from jaxsr.eval import evaluate_examples, format_blind_table, format_table
 from jaxsr.eval.protocols import NoiseDegradation, blind_protocols, dataset_config
 from jaxsr.files import write_json_atomic
 from jaxsr.models import BlindSR
+from jaxsr.ops.color import to_uint8
 from jaxsr.ops.ensemble import self_ensemble
 from jaxsr.saved_model import load_model
 
 
-def load_predictor(path: str, ensemble: bool = False):
+def load_predictor(path: str, ensemble: bool = False, segmenter: str = ""):
     """``(predict_fn, module, variables)`` for a training workdir or model directory;
-    ``ensemble`` averages the model over the 8 flips/rotations of its input."""
+    ``ensemble`` averages the model over the 8 flips/rotations of its input. A model
+    that takes a segmentation prior (SFTGAN, SPSAGAN) gets it from ``segmenter``."""
     module, variables = load_model(path)
+    if getattr(module, "needs_prior", False):
+        if not segmenter:
+            raise UserError(
+                f"{path} holds a model conditioned on a segmentation prior; add "
+                "--segmenter=builtin_clusters (the demo's stand-in) or "
+                "--segmenter=package.module:function (your segmentation network)."
+            )
+        if ensemble:
+            raise UserError("--self_ensemble is not supported for prior-conditioned models.")
+        fn, apply = load_segmenter(segmenter), jax.jit(module.apply)
+
+        def predict(lq):
+            prior = segment(fn, to_uint8(np.asarray(lq)[0]), module.scale, module.num_classes)
+            return apply(variables, lq, prior[None])
+
+        return predict, module, variables
     apply = jax.jit(self_ensemble(module.apply) if ensemble else module.apply)
     return (lambda lq: apply(variables, lq)), module, variables
 
@@ -73,6 +93,11 @@ def parser() -> argparse.ArgumentParser:
         help="also score NIQE (no reference; lower = more natural) of model and baseline",
     )
     p.add_argument("--out", default=None, help="JSON output path")
+    p.add_argument(
+        "--segmenter",
+        default="",
+        help="SFTGAN/SPSAGAN: the prior, 'builtin_clusters' or package.module:function",
+    )
     p.add_argument("--strict", action="store_true", help="stop on an unreadable image")
     p.add_argument("--sigmas", default="", help="blind SR: isotropic kernel widths, e.g. 0,1.2")
     p.add_argument("--aniso", default="", help="blind SR: 'table3' or l1/l2/theta_deg,...")
@@ -103,7 +128,9 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     baseline_only = args.model == "bicubic"
     predict, module, variables = (
-        (None, None, None) if baseline_only else load_predictor(args.model, args.self_ensemble)
+        (None, None, None)
+        if baseline_only
+        else load_predictor(args.model, args.self_ensemble, args.segmenter)
     )
     model_scale = getattr(module, "scale", None)
     scale = args.scale or model_scale or 4

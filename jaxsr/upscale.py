@@ -100,6 +100,12 @@ def drop_own_outputs(files: list[str], out_dir: str, scale: int) -> tuple[list[s
 
 def make_apply(model_path: str, dtype: str, ensemble: bool = False):
     module, variables = load_model(model_path)
+    if getattr(module, "needs_prior", False):
+        raise UserError(
+            f"{model_path} holds a model conditioned on a segmentation prior (SFTGAN/SPSAGAN), "
+            "which tiled upscaling does not feed yet; use jaxsr.evaluate --segmenter=... or "
+            "call the model with its prior from Python."
+        )
     if dtype != "float32":
         if not hasattr(module, "dtype"):
             raise UserError(f"This model has no compute dtype option; drop --dtype={dtype}.")

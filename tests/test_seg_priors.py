@@ -117,6 +117,14 @@ def test_rescale_shrinks_the_image_and_its_map_together(tmp_path):
     assert np.all(np.diff(rows) >= 0) and rows[-1] > rows[0]
 
 
+def test_damaged_and_small_images_are_left_out_when_the_source_is_built(tmp_path):
+    cfg, _ = _ost(tmp_path)
+    (tmp_path / "img/building/broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "img/sky/small.png")
+    source = make_seg_source(cfg, scale=4, num_classes=K, min_size=32)
+    assert source.names == ["building/a.png", "sky/a.png"]  # no map needed for those two
+
+
 def test_missing_or_malformed_maps_are_clear_errors(tmp_path):
     cfg, _ = _ost(tmp_path)
     (tmp_path / "bicseg/sky/a.pth").unlink()

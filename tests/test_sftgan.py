@@ -131,3 +131,19 @@ def test_acd_discriminator_size():
     )
     n = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes["params"]))
     assert n == 10_813_717 == sum(p.numel() for p in TorchACD().parameters())
+
+
+def test_evaluate_and_upscale_cli_with_a_prior_conditioned_model(tmp_path, capsys):
+    from jaxsr import evaluate, upscale
+
+    torch.manual_seed(0)
+    torch.save(TorchSFTNet(nf=8, nb=1).state_dict(), tmp_path / "g.pth")
+    convert(str(tmp_path / "g.pth"), str(tmp_path / "m"))
+    out = tmp_path / "eval.json"
+    args = [f"--model={tmp_path / 'm'}", "--data=builtin", f"--out={out}"]
+    assert evaluate.main(args) == 2
+    assert "--segmenter=builtin_clusters" in capsys.readouterr().err
+    assert evaluate.main([*args, "--segmenter=builtin_clusters"]) == 0
+    assert out.exists() and "builtin" in capsys.readouterr().out
+    rc = upscale.main([f"--model={tmp_path / 'm'}", f"--input={out}", f"--output={tmp_path}/o"])
+    assert rc == 2 and "segmentation prior" in capsys.readouterr().err

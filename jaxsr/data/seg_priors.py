@@ -43,7 +43,7 @@ from PIL import Image
 
 from jaxsr.data.images import IMAGE_EXTENSIONS, ImageError, read_image
 from jaxsr.data.pipeline import batched_iterator
-from jaxsr.data.sources import BUILTIN_TRAIN, builtin_photo
+from jaxsr.data.sources import BUILTIN_TRAIN, builtin_photo, scan_files
 from jaxsr.errors import UserError
 from jaxsr.ops.imresize import imresize_uint8
 
@@ -194,9 +194,6 @@ class SegPriorSource:
     def __getitem__(self, index: int) -> int:
         return index  # loading happens in the augmentation, once the background draw is known
 
-    def image(self, item) -> np.ndarray:
-        return item if isinstance(item, np.ndarray) else read_image(item).rgb_uint8()
-
     def prior(self, item, shape) -> np.ndarray:
         if item is None:  # a background image: all probability on class 0
             out = np.zeros((*shape, self.num_classes), np.float32)
@@ -242,10 +239,14 @@ def make_seg_source(cfg, *, scale: int, num_classes: int, min_size: int, segment
         images = [builtin_photo(n) for n in names]
         rels, categories = names, [None] * len(names)
     else:
-        rels = _images_under(cfg.hr_dir)
-        if not rels:
-            raise UserError(f"No images under {cfg.hr_dir} (looked for {IMAGE_EXTENSIONS}).")
-        images = [os.path.join(cfg.hr_dir, r) for r in rels]
+        # Read through once: damaged files and images below the patch are left out
+        # with a warning each, as for every other image folder.
+        images, _ = scan_files(
+            [os.path.join(cfg.hr_dir, r) for r in _images_under(cfg.hr_dir)], min_size
+        )
+        if not images:
+            raise UserError(f"No usable images under {cfg.hr_dir} (see the warnings above).")
+        rels = [os.path.relpath(p, cfg.hr_dir) for p in images]
         has_folders = any(os.sep in r for r in rels)
         categories = [category_of(r) if has_folders else None for r in rels]
     if cfg.get("max_images"):
@@ -271,9 +272,11 @@ def make_seg_source(cfg, *, scale: int, num_classes: int, min_size: int, segment
         logging.info("Computed the segmentation prior of %d training images.", len(maps))
     backgrounds = []
     if cfg.get("bg_dir"):
-        backgrounds = [os.path.join(cfg.bg_dir, r) for r in _images_under(cfg.bg_dir)]
+        backgrounds, _ = scan_files(
+            [os.path.join(cfg.bg_dir, r) for r in _images_under(cfg.bg_dir)], min_size
+        )
         if not backgrounds:
-            raise UserError(f"No images under bg_dir={cfg.bg_dir}.")
+            raise UserError(f"No usable images under bg_dir={cfg.bg_dir}.")
     return SegPriorSource(
         names=[str(r) for r in rels],
         images=images,
@@ -290,8 +293,11 @@ def _loaded(item, name: str) -> np.ndarray:
         return item
     try:
         return read_image(item).rgb_uint8()
-    except ImageError as e:
-        raise UserError(f"{e} Remove or replace {name} and run again.") from e
+    except ImageError as e:  # it was readable when the source was scanned
+        raise UserError(
+            f"{e} It was readable when the dataset was scanned at start, so it changed "
+            f"since; restore or remove {name} and run again (a training run resumes)."
+        ) from e
 
 
 def _rescale(img: np.ndarray, prior: np.ndarray, factor: float, patch: int, scale: int):

@@ -129,7 +129,7 @@ class TfdsSource:
         return out
 
 
-def _scan_files(paths: list[str], min_size: int) -> tuple[list[str], list[tuple[str, str]]]:
+def scan_files(paths: list[str], min_size: int) -> tuple[list[str], list[tuple[str, str]]]:
     """Read every file through (see ``verify_image``); return the usable paths and the
     ``(file name, reason)`` of the others, each also logged as a warning."""
     keep, skipped = [], []
@@ -200,7 +200,7 @@ def make_source(cfg, *, min_hr_size: int = 0, builtin_split: str = "train"):
             hr_paths = list_images(cfg.hr_dir)
         except ImageError as e:
             raise UserError(f"Dataset folder not found: {e} Check the hr_dir setting.") from e
-        hr_paths, skipped = _scan_files(hr_paths, min_hr_size)
+        hr_paths, skipped = scan_files(hr_paths, min_hr_size)
         lr_paths = None
         if cfg.get("lr_dir"):
             try:
@@ -218,7 +218,7 @@ def make_source(cfg, *, min_hr_size: int = 0, builtin_split: str = "train"):
                 )
                 skipped += [(m, f"no LR partner in {cfg.lr_dir}") for m in missing]
             pairs = [(h, lr) for h, lr in pairs if lr is not None]
-            lr_ok, lr_skipped = _scan_files([lr for _, lr in pairs], 1)
+            lr_ok, lr_skipped = scan_files([lr for _, lr in pairs], 1)
             lr_ok = set(lr_ok)
             skipped += [(f"{name} (LR)", reason) for name, reason in lr_skipped]
             pairs = [(h, lr) for h, lr in pairs if lr in lr_ok]

@@ -118,6 +118,8 @@ class SFTNet(nn.Module):
     dtype: Any = jnp.float32
     remat: bool = False
 
+    needs_prior = True  # takes the class probabilities as a second input
+
     @nn.compact
     def __call__(self, lq, seg):
         check_prior(lq, seg, self.scale, self.num_classes)
