@@ -116,6 +116,7 @@ def imresize(
     *,
     quantize: bool = False,
     boundary: str = "symmetric",
+    host_dtype=np.float64,
 ):
     """Bicubic resize with MATLAB semantics of an ``(..., H, W, C)`` image batch.
 
@@ -128,6 +129,8 @@ def imresize(
       quantize: emulate MATLAB's ``uint8`` path: values are on the 0-255 scale and
         are rounded (half away from zero) and clipped to [0, 255] after each axis.
       boundary: ``'symmetric'`` (MATLAB) or ``'edge'`` (DASR's degradation code).
+      host_dtype: the arithmetic of the numpy path (float64; ``np.float32`` reproduces
+        BasicSR's torch ``imresize``, which NIQE's float32 mode needs).
 
     Returns:
       The resized array, same kind (numpy / JAX) and float dtype as computed.
@@ -139,7 +142,7 @@ def imresize(
 
     def one_axis(y, mat, axis):
         if on_host:
-            out = np.tensordot(mat, y, axes=([1], [axis]))
+            out = np.tensordot(mat.astype(host_dtype, copy=False), y, axes=([1], [axis]))
             out = np.moveaxis(out, 0, axis)
         else:
             # HIGHEST keeps float32 accuracy on TPUs/GPUs that would use bf16 passes.
@@ -156,7 +159,7 @@ def imresize(
             out = xp.clip(_round_half_away(out), 0, 255)
         return out
 
-    y = x.astype(np.float64) if on_host else x
+    y = x.astype(host_dtype) if on_host else x
     # MATLAB resizes the axis with the smaller scale first; rows first on ties.
     order = [(-3, h, oh, sh), (-2, w, ow, sw)]
     if sw < sh:
