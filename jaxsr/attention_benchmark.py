@@ -15,6 +15,7 @@ rows compare). A size that runs out of memory is reported as such, not fatal.
 
 from __future__ import annotations
 
+import os
 import time
 
 import jax
@@ -23,6 +24,10 @@ import numpy as np
 import optax
 
 from jaxsr.models import build_model
+
+
+def _host_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def _generator_step(model, needs_prior: bool):
@@ -61,6 +66,8 @@ def bench_generator(model, needs_prior: bool, batch: int, side: int, steps: int,
     except Exception as e:  # XlaRuntimeError: RESOURCE_EXHAUSTED while compiling
         return {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"}
     out = {"compile_s": time.perf_counter() - t0, "peak_bytes": peak(compiled)}
+    if jax.default_backend() == "cpu" and (out["peak_bytes"] or 0) > 0.7 * _host_memory():
+        return {"error": f"needs {out['peak_bytes'] / 2**30:.1f} GiB, more than 70% of host RAM"}
 
     def run():
         holder["p"], holder["o"], loss = compiled(holder["p"], holder["o"], lq, seg, gt)
