@@ -17,8 +17,10 @@ choice an attribute whose default is the spec's reading:
 The attention is computed in blocks of query positions: a block needs the logits of
 its queries against every key (``block × N``), never the whole ``N × N`` map, so a
 128×128 LR feature map (N = 16,384: 1 GiB per map in fp32) trains on an accelerator.
-Measured (XLA:CPU compile-time memory analysis, forward of a 1×128×128×64 map, K = 8):
-201 MiB of temporaries with blocks of 1,024 queries, 3,076 MiB dense.
+Measured (XLA:CPU compile-time memory analysis, 1×128×128×64 map, K = 8): forward
+201 MiB of temporaries with blocks of 1,024 queries, 3,076 MiB dense; the gradient
+339 MiB blockwise (each block's β recomputed in the backward pass), 6,679 MiB when
+the blocks' maps are stored.
 Softmax and the combination act on one query row at a time, so the blocks give the
 dense result exactly. Parameters: ``2·(C·C/8 + C/8) + C·C + C + 1`` (f, g, h and γ;
 C = 64: 5,201, one more with a learned τ).
@@ -120,7 +122,10 @@ class SPSA(nn.Module):
             return beta, jnp.einsum("bqk,bkc->bqc", beta.astype(h.dtype), h)
 
         starts = jnp.arange(0, padded, block)
-        out = jax.lax.map(lambda s: attend(s, block)[1], starts)  # (blocks, b, block, c)
+        # Rematerialised per block: the backward pass recomputes a block's β instead of
+        # storing every block's (which would be the dense map again, N × N per image).
+        block_out = jax.checkpoint(lambda s: attend(s, block)[1])
+        out = jax.lax.map(block_out, starts)  # (blocks, b, block, c)
         if self.is_mutable_collection("intermediates"):
             # What four query pixels (the centres of the image's quadrants) attend to,
             # for the attention-map images logged at evaluation; cheap (4 rows of β).
