@@ -4,8 +4,8 @@ The host only crops and flips uint8 patches; everything else (bicubic downscalin
 blur, noise) happens inside the jitted train step on the accelerator. Patches have a
 fixed size, so every batch has the same shape and the step compiles once.
 
-Each process reads its own slice of the dataset (``source[process_index::count]``)
-and yields its share of the global batch. The iterator is deterministic given the
+Each process yields its share of every global batch; the batches do not depend on
+the number of processes (see :func:`batched_iterator`). The iterator is deterministic given the
 seed and checkpointable (grain's iterator state is saved with the train state).
 """
 
@@ -96,15 +96,23 @@ def check_process_split(batch_size: int, process_count: int) -> None:
 
 
 def batched_iterator(source, augment, data, *, seed: int, process_index: int, process_count: int):
-    """This process's slice of ``source``, shuffled with ``seed`` and repeated, each
-    example passed through ``augment(example, rng)``, in batches of its share of
-    ``data.batch_size``: the grain iterator every task's training data is."""
+    """The global stream of ``source``, shuffled with ``seed`` and repeated, each
+    example passed through ``augment(example, rng)``, cut into global batches of
+    ``data.batch_size``; this process reads only its contiguous share of each one.
+
+    Every process sees the same global order and the same per-example random numbers
+    (grain keys them by the example's global position), so a run's batches, and
+    therefore its parameters, do not depend on how many processes feed it; and since
+    each process's iterator position is the step count, a checkpoint's data position
+    fits any process count. This is the iterator every task's training data is.
+    """
     check_process_split(data.batch_size, process_count)
-    ds = grain.MapDataset.source(source)
+    ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat().random_map(augment)
+    # Global batch k is local batches k*P .. k*P + P - 1, in process order (the order
+    # ``make_array_from_process_local_data`` stacks them in).
+    ds = ds.batch(data.batch_size // process_count, drop_remainder=True)
     if process_count > 1:
         ds = ds[process_index::process_count]
-    ds = ds.seed(seed).shuffle().repeat().random_map(augment)
-    ds = ds.batch(data.batch_size // process_count, drop_remainder=True)
     it = ds.to_iter_dataset(
         grain.ReadOptions(num_threads=data.threads, prefetch_buffer_size=max(8, data.threads))
     )

@@ -9,6 +9,8 @@ run would have seen.
 
 from __future__ import annotations
 
+import json
+import logging as std_logging
 import os
 import re
 
@@ -16,12 +18,43 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
+from etils import epath
 
 from jaxsr.errors import UserError, quiet_async_noise
 
 
+class _NoItemMetadataNote(std_logging.Filter):
+    """Orbax warns that an item folder has no ``_CHECKPOINT_METADATA`` each time its
+    metadata is read; only the step folder has one, so the note says nothing."""
+
+    def filter(self, record):
+        return "Metadata file does not exist" not in record.getMessage()
+
+
+std_logging.getLogger("absl").addFilter(_NoItemMetadataNote())
+
+
 def checkpoint_dir(workdir: str) -> str:
-    return os.path.join(os.path.abspath(workdir), "checkpoints")
+    if "://" not in workdir:  # gs://, s3://: Orbax writes object stores through epath
+        workdir = os.path.abspath(workdir)
+    return os.path.join(workdir, "checkpoints")
+
+
+_PROCESS_FILE = re.compile(r"process_(\d+)-of-(\d+)\.json$")
+
+
+def saved_data_positions(step_dir: str) -> dict[int, dict[int, str]]:
+    """``{process count: {process index: iterator state json}}`` in a step's ``data``
+    folder (grain writes one file per process)."""
+    data = epath.Path(step_dir) / "data"
+    found: dict[int, dict[int, str]] = {}
+    if not data.is_dir():
+        return found
+    for f in data.iterdir():
+        m = _PROCESS_FILE.match(f.name)
+        if m:
+            found.setdefault(int(m.group(2)), {})[int(m.group(1))] = f.read_text()
+    return found
 
 
 def _path_key(path) -> tuple[str, ...]:
@@ -115,16 +148,58 @@ class Checkpointer:
         self.manager = self._manager(self._keep)
         return target
 
+    def _other_process_count(self, step: int) -> dict[int, str] | None:
+        """The data positions of ``step`` if it was written by another number of
+        processes than this run has (none of this run's files exist)."""
+        saved = saved_data_positions(os.path.join(self.directory, str(step)))
+        if not saved or jax.process_count() in saved:
+            return None
+        return saved[max(saved)]
+
+    def _adopt_data_position(self, step: int, positions: dict[int, str], data_iterator):
+        """Continue the data stream of a run with another process count. The pipeline's
+        batches do not depend on the count (``jaxsr.data.pipeline.batched_iterator``),
+        and each process's position is the number of batches taken, so every process
+        takes the position the old processes agreed on."""
+        written = len(positions)
+        if len(set(positions.values())) != 1:
+            raise UserError(
+                f"The checkpoint at step {step} was written by {written} processes at "
+                f"different data positions, so it cannot be resumed with "
+                f"{jax.process_count()}; resume it with {written} processes."
+            )
+        try:
+            data_iterator.set_state(json.loads(next(iter(positions.values()))))
+        except Exception as e:  # a state of another pipeline layout (e.g. data.workers)
+            raise UserError(
+                f"The data position saved at step {step} by {written} processes does not fit "
+                f"this run's {jax.process_count()}-process pipeline ({type(e).__name__}: "
+                f"{str(e)[:150]}); resume it with {written} processes."
+            ) from e
+        logging.warning(
+            "The checkpoint at step %d was written by %d processes; this run has %d and "
+            "continues the same global batch stream.",
+            step,
+            written,
+            jax.process_count(),
+        )
+
     def restore(self, state_template, data_iterator=None):
         """Restore the newest readable checkpoint into the shapes/shardings of
         ``state_template``; returns the state (``None`` if there is no checkpoint)."""
         for step in sorted(self.manager.all_steps(), reverse=True):
             abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_template)
             args = {"state": ocp.args.StandardRestore(abstract)}
-            if data_iterator is not None:
+            other = None if data_iterator is None else self._other_process_count(step)
+            if data_iterator is not None and other is None:
                 args["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
             try:
-                return self.manager.restore(step, args=ocp.args.Composite(**args))["state"]
+                state = self.manager.restore(step, args=ocp.args.Composite(**args))["state"]
+                if other is not None:
+                    self._adopt_data_position(step, other, data_iterator)
+                return state
+            except UserError:
+                raise
             except Exception as e:  # classified below
                 quiet_async_noise()  # the failed read's coroutines complain at exit
                 error = f"{type(e).__name__}: {str(e).split('. See full')[0][:200]}"
@@ -190,6 +265,15 @@ def restore_raw_state(workdir: str, step: int | None = None) -> dict:
     step = manager.latest_step() if step is None else step
     if step is None:
         raise UserError(f"No complete checkpoint in {directory!r}; train first or check --workdir.")
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    # Onto this process's first device, whatever topology wrote it (e.g. 2 processes):
+    # without a target Orbax insists on the writer's.
+    meta = ocp.StandardCheckpointer().metadata(os.path.join(directory, str(step), "state"))
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    target = jax.tree.map(
+        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+        getattr(meta, "item_metadata", meta),
+    )
+    args = ocp.args.Composite(state=ocp.args.StandardRestore(target))
+    restored = manager.restore(step, args=args)
     manager.close()
     return restored["state"]

@@ -154,14 +154,16 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
         return compiled[phase](state, batch, consts)
 
     consts = sharding.put_replicated(task.constants(), mesh)
-    evaluator = task.evaluator(consts)
+    # Every process evaluates on its own first device (see sharding.local_copy); only
+    # process 0's writer records the results.
+    evaluator = task.evaluator(sharding.local_copy(consts))
     predict = jax.jit(task.predict)
     report = periodic_actions.ReportProgress(
         num_train_steps=num_steps, writer=writer, every_steps=config.log_every
     )
 
     def run_eval(step: int) -> dict:
-        variables = task.eval_variables(state)
+        variables = sharding.local_copy(task.eval_variables(state))
         results = evaluator.run(lambda lq: predict(variables, jax.tree.map(jnp.asarray, lq)))
         writer.write_scalars(step, evaluator.scalars(results))
         images = evaluator.images(results)

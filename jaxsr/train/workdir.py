@@ -28,9 +28,16 @@ from jaxsr.files import make_dirs, write_error, write_json_atomic
 
 CONFIG_FILE, HISTORY_FILE, LOCK_FILE = "config.json", "config_history.json", ".lock"
 
-# Fields that change how a run reports, not what it computes: accepted without asking
-# (and still recorded).
-OPERATIONAL_FIELDS = ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints")
+# Fields that change how a run reports or is spread, not what it computes: accepted
+# without asking (and still recorded). The batches, and so the run, do not depend on
+# the number of processes (``distributed``).
+OPERATIONAL_FIELDS = (
+    "log_every",
+    "eval_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "distributed",
+)
 
 
 def is_remote(path: str) -> bool:
