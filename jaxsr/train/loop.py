@@ -28,7 +28,7 @@ from clu import metric_writers, periodic_actions
 from jaxsr.errors import Preempted, UserError
 from jaxsr.saved_model import load_model_description
 from jaxsr.tasks import make_task
-from jaxsr.train import sharding
+from jaxsr.train import compile_cache, sharding
 from jaxsr.train.checkpoint import Checkpointer
 from jaxsr.train.validate import validate_config
 from jaxsr.train.workdir import Workdir, config_dict, flatten
@@ -103,6 +103,7 @@ def train_and_evaluate(
     """
     validate_config(config)
     sharding.maybe_initialize_distributed(config)
+    compile_cache.enable()
     mesh = sharding.make_mesh()
     sharding.check_batch_size(config.data.batch_size, mesh)
     with Workdir(workdir, primary=jax.process_index() == 0) as wd:
@@ -116,6 +117,7 @@ def train_and_evaluate(
 
 
 def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, changes, mesh):
+    compiles = compile_cache.CompileCounter()
     task = make_task(config)
     train_iter = iter(task.train_data(jax.process_index(), jax.process_count()))
     state = init_state(task, config, mesh)
@@ -211,6 +213,7 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
         logging.info("Trained %d steps in %.1f s.", trained, time.time() - t0)
     results = run_eval(step)
     writer.flush()
+    logging.info("Compilation: %s.", compiles.summary())
     if jax.process_index() == 0:
         print(evaluator.report(results, step))
     return state
