@@ -150,11 +150,23 @@ def bench_jaxsr_train(config, steps: int) -> dict:
         "flops": flops,
         "peak_bytes": _device_peak() or peak,
     }
+    out["input_images_s"] = bench_input(task, config)
     if config.task == "dasr":
         out["host_pipeline"] = bench_host_degradation(
             config, task, mesh, step, holder, host_batch, consts, steps
         )
     return out
+
+
+def bench_input(task, config, batches: int = 10) -> float:
+    """Images/s the training input pipeline (decode, crop, flip; grain threads) delivers
+    to this process, after its first batch (thread start-up, first reads)."""
+    it = iter(task.train_data(0, 1))
+    next(it)
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    return batches * config.data.batch_size / (time.perf_counter() - t0)
 
 
 def bench_host_degradation(config, task, mesh, step, holder, host_batch, consts, steps) -> dict:
@@ -571,6 +583,14 @@ def main(argv):
             f"{name:<26}{r['compile_s']:>10.2f}{1 / r['step_s']:>10.3f}{b / r['step_s']:>10.2f}"
             f"{gflops:>10.1f}{_mib(r.get('peak_bytes')):>12}"
         )
+    step_images = b / jx["step_s"]
+    verdict = "keeps up with" if jx["input_images_s"] >= step_images else "is SLOWER than"
+    print(
+        f"Input pipeline ({config.data.train.kind}, {config.data.threads} threads"
+        f"{f', {config.data.workers} workers' if config.data.get('workers') else ''}): "
+        f"{jx['input_images_s']:.1f} images/s, which {verdict} the jaxsr step's "
+        f"{step_images:.1f} images/s."
+    )
     size, tile = _INFER.value, _TILE.value
     if size:
         rows = [("jaxsr (jit)", bench_jaxsr_infer(config, size, tile))]

@@ -12,7 +12,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["JAXSR_COMPILATION_CACHE"] = "off"
 
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +51,30 @@ def trained_workdir(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("trained") / "w")
     state = train_and_evaluate(tiny_config(), workdir)
     return workdir, jax.device_get(state.params)
+
+
+def rgb(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def odd_folder(tmp_path):
+    """Good, grayscale, RGBA, palette, 16-bit, corrupt, truncated and too-small images."""
+    from jaxsr.data import write_image
+
+    d = tmp_path / "hr"
+    d.mkdir()
+    Image.fromarray(rgb(64, 64)).save(d / "a_rgb.png")
+    Image.fromarray(rgb(64, 64)[..., 0]).save(d / "b_gray.png")
+    Image.fromarray(np.dstack([rgb(64, 64), np.full((64, 64), 128, np.uint8)])).save(
+        d / "c_rgba.png"
+    )
+    Image.fromarray(rgb(64, 64)).convert("P").save(d / "d_palette.png")
+    write_image(str(d / "e_16bit.png"), (rgb(64, 64).astype(np.uint16) * 257))
+    (d / "f_corrupt.png").write_bytes(b"this is not an image")
+    Image.fromarray(rgb(64, 64)).save(d / "g_truncated.jpg")
+    data = (d / "g_truncated.jpg").read_bytes()
+    (d / "g_truncated.jpg").write_bytes(data[: len(data) // 3])
+    Image.fromarray(rgb(8, 8)).save(d / "h_tiny.png")
+    (d / "notes.txt").write_text("ignored: not an image extension")
+    return d

@@ -6,7 +6,7 @@ import os
 import ml_collections
 import numpy as np
 import pytest
-from conftest import tiny_config
+from conftest import rgb, tiny_config
 from PIL import Image
 
 from jaxsr.data import read_image, write_image
@@ -19,31 +19,6 @@ def folder_cfg(hr_dir, lr_dir=""):
     return ml_collections.ConfigDict(
         {"kind": "folder", "hr_dir": str(hr_dir), "lr_dir": str(lr_dir), "max_images": 0}
     )
-
-
-def rgb(h, w, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
-@pytest.fixture
-def odd_folder(tmp_path):
-    """Good, grayscale, RGBA, palette, 16-bit, corrupt, truncated and too-small images."""
-    d = tmp_path / "hr"
-    d.mkdir()
-    Image.fromarray(rgb(64, 64)).save(d / "a_rgb.png")
-    Image.fromarray(rgb(64, 64)[..., 0]).save(d / "b_gray.png")
-    Image.fromarray(np.dstack([rgb(64, 64), np.full((64, 64), 128, np.uint8)])).save(
-        d / "c_rgba.png"
-    )
-    Image.fromarray(rgb(64, 64)).convert("P").save(d / "d_palette.png")
-    write_image(str(d / "e_16bit.png"), (rgb(64, 64).astype(np.uint16) * 257))
-    (d / "f_corrupt.png").write_bytes(b"this is not an image")
-    Image.fromarray(rgb(64, 64)).save(d / "g_truncated.jpg")
-    data = (d / "g_truncated.jpg").read_bytes()
-    (d / "g_truncated.jpg").write_bytes(data[: len(data) // 3])
-    Image.fromarray(rgb(8, 8)).save(d / "h_tiny.png")
-    (d / "notes.txt").write_text("ignored: not an image extension")
-    return d
 
 
 def test_odd_images_are_read_or_skipped_with_one_warning_each(odd_folder, caplog):

@@ -1,11 +1,12 @@
-"""Random-access image sources: builtin photos, image folders, TFDS.
+"""Random-access image sources: builtin photos, image folders, TFDS, ArrayRecord.
 
 A source is a sequence of examples ``{'gt': uint8 HxWx3[, 'lq': uint8 hxwx3]}``
 (``lq`` only for paired data) that grain can index. Which one a run uses is a config
 block (see ``configs/``)::
 
-    kind: 'builtin' | 'folder' | 'tfds'
-    hr_dir / lr_dir: folders (lr_dir optional: paired data, matched by file stem)
+    kind: 'builtin' | 'folder' | 'tfds' | 'arrayrecord'
+    hr_dir / lr_dir: folders (lr_dir optional: paired data, matched by file stem);
+        for 'arrayrecord', hr_dir is the folder ``python -m jaxsr.data.prepare`` made
     tfds_name / tfds_split / tfds_data_dir: a prepared TFDS dataset, e.g. div2k/bicubic_x4
 
 Files that cannot be decoded are skipped with one warning each and counted; images
@@ -22,6 +23,7 @@ import numpy as np
 from absl import logging
 
 from jaxsr.data.images import ImageError, list_images, read_image, verify_image
+from jaxsr.data.records import RecordSource
 from jaxsr.errors import UserError
 
 # scikit-image's sample photographs (shipped in the wheel, no download). The split
@@ -164,8 +166,8 @@ def source_config(
 
     return ml_collections.ConfigDict(
         dict(
-            kind=kind,  # 'builtin' | 'folder' | 'tfds'
-            hr_dir=hr_dir,  # folder of HR images ('folder')
+            kind=kind,  # 'builtin' | 'folder' | 'tfds' | 'arrayrecord'
+            hr_dir=hr_dir,  # folder of HR images ('folder') or prepared shards ('arrayrecord')
             lr_dir=lr_dir,  # optional folder of matching LR images; empty = bicubic on device
             tfds_name=tfds_name,  # prepared TFDS dataset ('tfds'), e.g. div2k/bicubic_x4
             tfds_split=tfds_split,  # its split
@@ -203,12 +205,8 @@ def make_source(cfg, *, min_hr_size: int = 0, builtin_split: str = "train"):
         hr_paths, skipped = scan_files(hr_paths, min_hr_size)
         lr_paths = None
         if cfg.get("lr_dir"):
-            try:
-                by_stem = {_stem(p): p for p in list_images(cfg.lr_dir)}
-            except ImageError as e:
-                raise UserError(f"LR folder not found: {e} Check the lr_dir setting.") from e
-            pairs = [(h, by_stem.get(_stem(h))) for h in hr_paths]
-            missing = [os.path.basename(h) for h, lr in pairs if lr is None]
+            partners, missing = lr_partners(hr_paths, cfg.lr_dir)
+            pairs = list(zip(hr_paths, partners, strict=True))
             if missing:
                 logging.warning(
                     "%d HR images have no LR partner in %s (e.g. %s); skipped.",
@@ -227,8 +225,17 @@ def make_source(cfg, *, min_hr_size: int = 0, builtin_split: str = "train"):
         source = ImageSource(names, hr_paths, lr_paths, skipped=skipped)
     elif kind == "tfds":
         source = TfdsSource(cfg.tfds_name, cfg.tfds_split, cfg.get("tfds_data_dir"))
+    elif kind == "arrayrecord":
+        if not cfg.hr_dir:
+            raise UserError(
+                "data kind 'arrayrecord' needs hr_dir, the prepared folder: set "
+                "--config.data.<split>.hr_dir=PATH (made by python -m jaxsr.data.prepare)."
+            )
+        source = RecordSource(cfg.hr_dir, min_size=min_hr_size)
+        for name, reason in source.skipped:
+            logging.warning("Left out %s: %s.", name, reason)
     else:
-        raise UserError(f"Unknown data kind {kind!r}; choose one of ['builtin', 'folder', 'tfds'].")
+        raise UserError(f"Unknown data kind {kind!r}; choose one of {sorted(KIND_FIELDS)}.")
     if len(source) == 0:
         where = cfg.get("hr_dir") or cfg.get("tfds_name") or kind
         raise UserError(
@@ -250,6 +257,7 @@ KIND_FIELDS = {
     "builtin": {"kind", "max_images"},
     "folder": {"kind", "hr_dir", "lr_dir", "max_images"},
     "tfds": {"kind", "tfds_name", "tfds_split", "tfds_data_dir", "max_images"},
+    "arrayrecord": {"kind", "hr_dir"},
 }
 
 
@@ -275,13 +283,27 @@ def check_source_config(cfg, where: str) -> None:
 
 def describe(source, cfg) -> str:
     """``folder /data/HR: 800 images (2 skipped)`` for the start-of-run log."""
-    where = {"builtin": "builtin photos", "folder": f"folder {cfg.get('hr_dir')}"}.get(
-        cfg.kind, f"TFDS {cfg.get('tfds_name')}:{cfg.get('tfds_split')}"
-    )
+    where = {
+        "builtin": "builtin photos",
+        "folder": f"folder {cfg.get('hr_dir')}",
+        "arrayrecord": f"ArrayRecord {cfg.get('hr_dir')}",
+    }.get(cfg.kind, f"TFDS {cfg.get('tfds_name')}:{cfg.get('tfds_split')}")
     if cfg.kind == "folder" and cfg.get("lr_dir"):
         where += f" (paired with {cfg.lr_dir})"
     skipped = getattr(source, "skipped", [])
     return f"{where}: {len(source)} images" + (f" ({len(skipped)} skipped)" if skipped else "")
+
+
+def lr_partners(hr_paths: list[str], lr_dir: str) -> tuple[list[str | None], list[str]]:
+    """The LR file of each HR path in ``lr_dir`` (matched by stem; ``None`` if none) and
+    the names of the HR files without one."""
+    try:
+        by_stem = {_stem(p): p for p in list_images(lr_dir)}
+    except ImageError as e:
+        raise UserError(f"LR folder not found: {e} Check the lr_dir setting.") from e
+    partners = [by_stem.get(_stem(h)) for h in hr_paths]
+    missing = [os.path.basename(h) for h, lr in zip(hr_paths, partners, strict=True) if lr is None]
+    return partners, missing
 
 
 def _stem(path: str) -> str:
