@@ -28,6 +28,9 @@ PyTorch iteration / forward (fp32, and bf16 under CPU/CUDA autocast). Peak memor
 device's peak on accelerators; on a CPU, XLA's size of the compiled program's buffers
 for jaxsr and the growth of the process's peak RSS for PyTorch.
 
+**Precision** (``--precision_table``): the jaxsr train step in float32 and bfloat16, each
+with and without rematerialisation (``remat``), for any recipe.
+
 **SPSAGAN** (``configs/spsagan.py``): the generator step at LR sides ``--spsa_sizes``,
 blockwise and dense attention beside ESRGAN's RRDBNet (``jaxsr.attention_benchmark``).
 
@@ -67,6 +70,9 @@ _TILE = flags.DEFINE_integer("tile", 256, "Tile side for tiled inference.")
 _P2P_TRAIN = flags.DEFINE_string("p2p_train_size", "512x256", "pix2pixHD train WxH.")
 _P2P_INFER = flags.DEFINE_string("p2p_infer_size", "1024x512", "pix2pixHD inference WxH.")
 _SPSA_SIZES = flags.DEFINE_string("spsa_sizes", "24,64,128", "SPSAGAN: LR sides to time.")
+_PRECISION = flags.DEFINE_bool(
+    "precision_table", False, "Only the train step in fp32/bf16 x remat off/on, side by side."
+)
 flags.mark_flags_as_required(["config"])
 
 
@@ -103,7 +109,9 @@ def _device_peak() -> int | None:
     return stats.get("peak_bytes_in_use")
 
 
-def bench_jaxsr_train(config, steps: int) -> dict:
+def bench_jaxsr_train(config, steps: int, *, extras: bool = True) -> dict:
+    """The jaxsr train step; ``extras``: also the warm compile, the input pipeline and
+    (DASR) the host-degradation variant."""
     mesh = sharding.make_mesh()
     sharding.check_batch_size(config.data.batch_size, mesh)
     task = make_task(config)
@@ -117,13 +125,16 @@ def bench_jaxsr_train(config, steps: int) -> dict:
     t0 = time.perf_counter()
     compiled = step.lower(state, batch, consts).compile()
     compile_s = time.perf_counter() - t0
-    # Again, as a second run would: traced and lowered anew, loaded from the
-    # persistent compilation cache that the first compile filled (not from memory).
-    jax.clear_caches()
-    loaded = compile_cache.CompileCounter()
-    t0 = time.perf_counter()
-    step.lower(state, batch, consts).compile()
-    warm_s = time.perf_counter() - t0 if loaded.loaded and not loaded.compiled else float("nan")
+    warm_s = float("nan")
+    if extras:
+        # Again, as a second run would: traced and lowered anew, loaded from the
+        # persistent compilation cache that the first compile filled (not from memory).
+        jax.clear_caches()
+        loaded = compile_cache.CompileCounter()
+        t0 = time.perf_counter()
+        step.lower(state, batch, consts).compile()
+        if loaded.loaded and not loaded.compiled:
+            warm_s = time.perf_counter() - t0
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     flops = float(cost.get("flops", 0.0)) if cost else 0.0
@@ -150,6 +161,8 @@ def bench_jaxsr_train(config, steps: int) -> dict:
         "flops": flops,
         "peak_bytes": _device_peak() or peak,
     }
+    if not extras:
+        return out
     out["input_images_s"] = bench_input(task, config)
     if config.task == "dasr":
         out["host_pipeline"] = bench_host_degradation(
@@ -524,6 +537,28 @@ def main_pix2pixhd(config, steps: int) -> None:
     )
 
 
+def precision_table(config, steps: int) -> None:
+    """The jaxsr train step in float32 and bfloat16, each with and without remat."""
+    print(
+        f"\nPrecision and memory ({steps} timed steps; peak mem: device peak on "
+        "accelerators, XLA's buffer size of the compiled step on a CPU)"
+    )
+    print(
+        f"{'dtype':<10}{'remat':<7}{'compile s':>10}{'steps/s':>10}{'images/s':>10}{'peak mem':>12}"
+    )
+    b = config.data.batch_size
+    for dtype in ("float32", "bfloat16"):
+        for remat in (False, True):
+            c = config.copy_and_resolve_references()
+            c.dtype, c.remat = dtype, remat
+            r = bench_jaxsr_train(c, steps, extras=False)
+            print(
+                f"{dtype:<10}{'on' if remat else 'off':<7}{r['compile_s']:>10.2f}"
+                f"{1 / r['step_s']:>10.3f}{b / r['step_s']:>10.2f}{_mib(r['peak_bytes']):>12}"
+            )
+            sys.stdout.flush()
+
+
 def main(argv):
     del argv
     config = _CONFIG.value
@@ -545,6 +580,9 @@ def main(argv):
         f"batch {config.data.batch_size}, HR patch {config.data.patch_size}, "
         f"dtype {config.dtype}, remat {config.remat}"
     )
+    if _PRECISION.value:
+        precision_table(config, steps)
+        return
     jx = bench_jaxsr_train(config, steps)
     rows = [("jaxsr (jit)", jx)]
     torch_ok = _TORCH.value

@@ -414,3 +414,23 @@ def test_nearest_centroid_scores_separate_content_from_degradation():
     assert nearest_centroid_accuracy(emb, labels, photos, within=True) == 1.0
     centred = emb - np.stack([emb[photos == p].mean(0) for p in photos])
     assert nearest_centroid_accuracy(centred, labels, photos) == 1.0
+
+
+def test_scanned_groups_and_blocks_have_the_same_params_output_and_gradients():
+    from jaxsr.models.dasr import BlindSR
+
+    x = jax.random.uniform(jax.random.key(0), (2, 12, 12, 3))
+    kw = dict(n_feats=8, n_groups=2, n_blocks=2, encoder_widths=(8, 8, 16, 16, 16, 16))
+    plain, scanned = BlindSR(**kw, remat=True), BlindSR(**kw, remat=True, scan_blocks=True)
+    variables = plain.init(jax.random.key(1), x)
+    assert jax.tree.structure(scanned.init(jax.random.key(1), x)) == jax.tree.structure(variables)
+    np.testing.assert_allclose(scanned.apply(variables, x), plain.apply(variables, x), atol=1e-6)
+
+    def grads(model):
+        def loss(params):
+            return jnp.mean(model.apply({**variables, "params": params}, x) ** 2)
+
+        return jax.grad(loss)(variables["params"])
+
+    for a, b in zip(jax.tree.leaves(grads(scanned)), jax.tree.leaves(grads(plain)), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-7)

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_config
+from conftest import recipe_config, tiny_config
 
 from jaxsr.errors import UserError
 from jaxsr.tasks import make_task
@@ -38,6 +38,23 @@ def test_batch_not_divisible_by_devices_is_clear(tmp_path, n_devices):
     config = tiny_config(**{"data.batch_size": 6})
     with pytest.raises(UserError, match="not divisible by the 8 devices"):
         train_and_evaluate(config, str(tmp_path))
+
+
+@pytest.mark.slow
+def test_scan_blocks_trains_the_same_and_is_refused_where_unsupported():
+    batch = fixed_batch()
+    params = []
+    for scan in (False, True):
+        config = tiny_config(**{"scan_blocks": scan, "model.num_block": 2})
+        task = make_task(config)
+        mesh = sharding.make_mesh(jax.devices()[:1])
+        state, _ = compile_train_step(task, mesh)(
+            init_state(task, config, mesh), sharding.put_batch(batch, mesh), {}
+        )
+        params.append(jax.device_get(state.params))
+    params_close(*params, atol=1e-6)
+    with pytest.raises(UserError, match="scan_blocks is not available for the model 'mirnet'"):
+        make_task(recipe_config("mirnet", scan_blocks=True))
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxsr.models.layers import Conv, leaky_relu, torch_default_init
+from jaxsr.models.layers import Conv, leaky_relu, repeat_blocks, torch_default_init
 from jaxsr.ops.pixel_shuffle import pixel_shuffle
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)  # EDSR/DASR MeanShift, times rgb_range = 255
@@ -146,13 +146,15 @@ class DAG(nn.Module):
     reduction: int = 8
     dtype: Any = jnp.float32
     remat: bool = False
+    scan_blocks: bool = False
 
     @nn.compact
     def __call__(self, x, v):
-        block = nn.remat(DAB) if self.remat else DAB
-        res = x
-        for b in range(self.n_blocks):
-            res = block(self.features, self.reduction, self.dtype, name=f"dab{b}")(res, v)
+        kwargs = dict(features=self.features, reduction=self.reduction, dtype=self.dtype)
+        res = repeat_blocks(
+            self, DAB, kwargs, self.n_blocks, x, v, prefix="dab", remat=self.remat,
+            scan=self.scan_blocks,
+        )  # fmt: skip
         return Conv(self.features, 3, dtype=self.dtype, name="conv")(res) + x
 
 
@@ -163,6 +165,9 @@ class DASR(nn.Module):
       scale: 2, 3 or 4 (EDSR upsampler).
       n_feats, n_groups, n_blocks, reduction: 64, 5, 5, 8 in the paper.
       dtype: compute dtype; remat: rematerialise each DAB in the backward pass.
+      scan_blocks: run the groups, and the blocks in each, as ``lax.scan`` loops (one
+        DAB compiled; the same parameters and result, see
+        :func:`~jaxsr.models.layers.repeat_blocks`).
     """
 
     scale: int = 4
@@ -172,6 +177,7 @@ class DASR(nn.Module):
     reduction: int = 8
     dtype: Any = jnp.float32
     remat: bool = False
+    scan_blocks: bool = False
 
     @nn.compact
     def __call__(self, x, embedding):
@@ -180,8 +186,13 @@ class DASR(nn.Module):
         v = lrelu(Linear(c, dtype=dt, name="compress")(embedding))
         x = Conv(c, 3, dtype=dt, name="head")(x - mean)
         res = x
-        for g in range(self.n_groups):
-            res = DAG(c, self.n_blocks, self.reduction, dt, self.remat, name=f"dag{g}")(res, v)
+        group = dict(
+            features=c, n_blocks=self.n_blocks, reduction=self.reduction, dtype=dt,
+            remat=self.remat, scan_blocks=self.scan_blocks,
+        )  # fmt: skip
+        res = repeat_blocks(
+            self, DAG, group, self.n_groups, res, v, prefix="dag", scan=self.scan_blocks
+        )
         res = Conv(c, 3, dtype=dt, name="body_conv")(res) + x
         if self.scale in (2, 4):
             for i in range(int(math.log2(self.scale))):
@@ -207,6 +218,7 @@ class BlindSR(nn.Module):
     encoder_widths: tuple[int, ...] = (64, 64, 128, 128, 256, 256)
     dtype: Any = jnp.float32
     remat: bool = False
+    scan_blocks: bool = False
 
     def setup(self):
         self.E, self.G = parts(self)
@@ -226,5 +238,7 @@ def parts(model: BlindSR) -> tuple[DegradationEncoder, DASR]:
     them separately (two encoders, two BatchNorm modes, per-network optimizers)."""
     m = model
     encoder = DegradationEncoder(tuple(m.encoder_widths), dtype=m.dtype)
-    generator = DASR(m.scale, m.n_feats, m.n_groups, m.n_blocks, m.reduction, m.dtype, m.remat)
+    generator = DASR(
+        m.scale, m.n_feats, m.n_groups, m.n_blocks, m.reduction, m.dtype, m.remat, m.scan_blocks
+    )
     return encoder, generator

@@ -172,3 +172,39 @@ class ConvTranspose(nn.Module):
         if self.use_bias:
             y = y + self.param("bias", default, (self.features,)).astype(self.dtype)
         return y
+
+
+def repeat_blocks(
+    parent: nn.Module,
+    block: type[nn.Module],
+    kwargs: dict,
+    num: int,
+    x,
+    *args,
+    prefix: str,
+    remat: bool = False,
+    scan: bool = False,
+):
+    """``x = block(x, *args)`` for ``num`` identical blocks named ``{prefix}0`` … .
+
+    With ``scan`` the blocks run as one ``lax.scan`` over their parameters stacked on a
+    new axis, so XLA traces and compiles one block instead of ``num`` (the compile time
+    of a 23-RRDB trunk drops accordingly); the parameters keep their per-block names,
+    so checkpoints, converters and ``scan`` off read the same variables. The stacking
+    copies the trunk's parameters once per call. ``remat`` recomputes each block's
+    activations in the backward pass either way.
+    """
+    if not scan or parent.is_initializing():  # init creates the per-block params
+        cls = nn.remat(block) if remat else block
+        for i in range(num):
+            x = cls(**kwargs, name=f"{prefix}{i}")(x, *args)
+        return x
+    params = parent.variables["params"]
+    stacked = jax.tree.map(lambda *p: jnp.stack(p), *[params[f"{prefix}{i}"] for i in range(num)])
+    unbound = block(**kwargs, parent=None)
+
+    def body(h, p):
+        return unbound.apply({"params": p}, h, *args), None
+
+    x, _ = jax.lax.scan(jax.checkpoint(body) if remat else body, x, stacked)
+    return x

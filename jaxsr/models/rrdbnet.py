@@ -21,7 +21,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxsr.models.layers import Conv, leaky_relu, upsample_nearest
+from jaxsr.models.layers import Conv, leaky_relu, repeat_blocks, upsample_nearest
 from jaxsr.ops.pixel_shuffle import pixel_unshuffle
 
 CONNECTIVITY = ("dense", "sparse", "chain")
@@ -94,6 +94,8 @@ class RRDBNet(nn.Module):
       num_in_ch / num_out_ch: image channels.
       dtype: compute dtype (``bfloat16`` for mixed precision; params stay float32).
       remat: rematerialise each RRDB in the backward pass (saves activation memory).
+      scan_blocks: run the trunk as a ``lax.scan`` over the RRDBs (one block compiled;
+        the same parameters and result, see :func:`~jaxsr.models.layers.repeat_blocks`).
     """
 
     scale: int = 4
@@ -104,6 +106,7 @@ class RRDBNet(nn.Module):
     num_out_ch: int = 3
     dtype: Any = jnp.float32
     remat: bool = False
+    scan_blocks: bool = False
 
     @nn.compact
     def __call__(self, x):
@@ -115,10 +118,16 @@ class RRDBNet(nn.Module):
             x = pixel_unshuffle(x, 4)
         conv = lambda n, name: Conv(n, dtype=self.dtype, name=name)  # noqa: E731
         feat = conv(self.num_feat, "conv_first")(x)
-        block = nn.remat(RRDB) if self.remat else RRDB
-        body = feat
-        for i in range(self.num_block):
-            body = block(self.num_feat, self.num_grow_ch, self.dtype, name=f"body_{i}")(body)
+        body = repeat_blocks(
+            self,
+            RRDB,
+            dict(num_feat=self.num_feat, num_grow_ch=self.num_grow_ch, dtype=self.dtype),
+            self.num_block,
+            feat,
+            prefix="body_",
+            remat=self.remat,
+            scan=self.scan_blocks,
+        )
         feat = feat + conv(self.num_feat, "conv_body")(body)
         feat = leaky_relu(conv(self.num_feat, "conv_up1")(upsample_nearest(feat)))
         feat = leaky_relu(conv(self.num_feat, "conv_up2")(upsample_nearest(feat)))

@@ -37,6 +37,7 @@ from jaxsr.data.pipeline import train_dataset
 from jaxsr.data.sources import check_source_config
 from jaxsr.errors import UserError
 from jaxsr.eval.evaluator import Evaluator
+from jaxsr.models import MODELS
 from jaxsr.train.state import TrainState, state_field
 
 
@@ -47,6 +48,21 @@ def model_spec(config) -> tuple[str, dict]:
     name = kwargs.pop("name")
     kwargs["scale"] = config.scale
     return name, kwargs
+
+
+def run_options(config, name: str) -> dict:
+    """How a run builds its generator ``name``, beside ``model_spec``: the compute dtype,
+    ``remat`` and, for models with a trunk of identical blocks, ``scan_blocks``."""
+    options = {"dtype": jnp.dtype(config.dtype), "remat": config.remat}
+    if config.get("scan_blocks"):
+        if "scan_blocks" not in getattr(MODELS.get(name), "__dataclass_fields__", {}):
+            have = sorted(n for n, m in MODELS.items() if "scan_blocks" in m.__dataclass_fields__)
+            raise UserError(
+                f"--config.scan_blocks is not available for the model {name!r} (only for "
+                f"{', '.join(have)}); drop it."
+            )
+        options["scan_blocks"] = True
+    return options
 
 
 class Task(abc.ABC):

@@ -40,7 +40,7 @@ from jaxsr.eval.evaluator import Evaluator
 from jaxsr.losses.contrastive import contrastive_logits, enqueue, info_nce, l2_normalize
 from jaxsr.models import build_model
 from jaxsr.models.dasr import parts
-from jaxsr.tasks.base import Task
+from jaxsr.tasks.base import Task, run_options
 from jaxsr.train.optim import make_adam, make_schedule
 from jaxsr.train.state import TrainState, ema_update, state_field
 from jaxsr.train.update import apply_updates, commit
@@ -54,7 +54,7 @@ class DASRTask(Task):
     def __init__(self, config):
         super().__init__(config)
         name, kwargs = self.model_spec(config)
-        self.model = build_model(name, dtype=jnp.dtype(config.dtype), remat=config.remat, **kwargs)
+        self.model = build_model(name, **run_options(config, name), **kwargs)
         self.encoder, self.generator = parts(self.model)
         self.dim = int(self.model.encoder_widths[-1])
         self.weights = {k: float(config.losses.get(k, 0.0)) for k in self.losses}

@@ -25,7 +25,7 @@ from jaxsr.losses.pixel import PIXEL_LOSSES
 from jaxsr.models import build_model
 from jaxsr.models.discriminator import VGGStyleDiscriminator
 from jaxsr.models.vgg import VGG19Features
-from jaxsr.tasks.base import Task
+from jaxsr.tasks.base import Task, run_options
 from jaxsr.tasks.sr import sr_input
 from jaxsr.train.optim import make_optimizer
 from jaxsr.train.state import TrainState, ema_update
@@ -41,7 +41,7 @@ class ESRGAN(Task):
     def __init__(self, config):
         super().__init__(config)
         name, kwargs = self.model_spec(config)
-        self.model = build_model(name, dtype=jnp.dtype(config.dtype), remat=config.remat, **kwargs)
+        self.model = build_model(name, **run_options(config, name), **kwargs)
         self.disc = VGGStyleDiscriminator(
             num_feat=config.discriminator.num_feat,
             input_size=config.data.patch_size,

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jaxsr.losses.pixel import PIXEL_LOSSES
 from jaxsr.models import build_model
 from jaxsr.ops.imresize import imresize
-from jaxsr.tasks.base import Task
+from jaxsr.tasks.base import Task, run_options
 from jaxsr.train.optim import make_optimizer
 from jaxsr.train.state import TrainState, ema_update
 from jaxsr.train.update import commit, global_norm, gradient_step
@@ -42,7 +42,7 @@ class SupervisedSR(Task):
     def __init__(self, config):
         super().__init__(config)
         name, kwargs = self.model_spec(config)
-        self.model = build_model(name, dtype=jnp.dtype(config.dtype), remat=config.remat, **kwargs)
+        self.model = build_model(name, **run_options(config, name), **kwargs)
         self.weights = {k: float(w) for k, w in config.losses.items() if w}
         self.tx, self.schedule = make_optimizer(config.optim)
         self.ema_decay = float(config.ema_decay)

@@ -30,13 +30,15 @@ CONFIG_FILE, HISTORY_FILE, LOCK_FILE = "config.json", "config_history.json", ".l
 
 # Fields that change how a run reports or is spread, not what it computes: accepted
 # without asking (and still recorded). The batches, and so the run, do not depend on
-# the number of processes (``distributed``).
+# the number of processes (``distributed``); ``scan_blocks`` changes how the trunk is
+# compiled, not its parameters or its result.
 OPERATIONAL_FIELDS = (
     "log_every",
     "eval_every",
     "checkpoint_every",
     "keep_checkpoints",
     "distributed",
+    "scan_blocks",
 )
 
 
