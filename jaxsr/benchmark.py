@@ -56,6 +56,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from jaxsr import attention_benchmark  # noqa: E402
 from jaxsr.data.degradations import FixedDegradation  # noqa: E402
+from jaxsr.errors import UserError  # noqa: E402
 from jaxsr.models import build_model  # noqa: E402
 from jaxsr.ops.tiling import tiled_apply  # noqa: E402
 from jaxsr.tasks import make_task  # noqa: E402
@@ -171,11 +172,15 @@ def bench_jaxsr_train(config, steps: int, *, extras: bool = True) -> dict:
     return out
 
 
-def bench_input(task, config, batches: int = 10) -> float:
+def bench_input(task, config, batches: int = 10) -> float | str:
     """Images/s the training input pipeline (decode, crop, flip; grain threads) delivers
-    to this process, after its first batch (thread start-up, first reads)."""
-    it = iter(task.train_data(0, 1))
-    next(it)
+    to this process, after its first batch (thread start-up, first reads); or why it
+    could not be measured (e.g. the recipe's dataset folder is not on this machine)."""
+    try:
+        it = iter(task.train_data(0, 1))
+        next(it)
+    except UserError as e:
+        return str(e)
     t0 = time.perf_counter()
     for _ in range(batches):
         next(it)
@@ -621,14 +626,19 @@ def main(argv):
             f"{name:<26}{r['compile_s']:>10.2f}{1 / r['step_s']:>10.3f}{b / r['step_s']:>10.2f}"
             f"{gflops:>10.1f}{_mib(r.get('peak_bytes')):>12}"
         )
-    step_images = b / jx["step_s"]
-    verdict = "keeps up with" if jx["input_images_s"] >= step_images else "is SLOWER than"
-    print(
+    step_images, host_images = b / jx["step_s"], jx["input_images_s"]
+    where = (
         f"Input pipeline ({config.data.train.kind}, {config.data.threads} threads"
-        f"{f', {config.data.workers} workers' if config.data.get('workers') else ''}): "
-        f"{jx['input_images_s']:.1f} images/s, which {verdict} the jaxsr step's "
-        f"{step_images:.1f} images/s."
+        f"{f', {config.data.workers} workers' if config.data.get('workers') else ''})"
     )
+    if isinstance(host_images, str):
+        print(f"{where}: not measured ({host_images})")
+    else:
+        verdict = "keeps up with" if host_images >= step_images else "is SLOWER than"
+        print(
+            f"{where}: {host_images:.1f} images/s, which {verdict} the jaxsr step's "
+            f"{step_images:.1f} images/s."
+        )
     size, tile = _INFER.value, _TILE.value
     if size:
         rows = [("jaxsr (jit)", bench_jaxsr_infer(config, size, tile))]

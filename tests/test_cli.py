@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -81,6 +82,10 @@ def test_benchmark_reports_both_frameworks(config):
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert any(line.startswith("Machine:") for line in lines)
+    # The warm compile came from the persistent cache (else it reads "nan"), and the
+    # input pipeline was timed.
+    assert re.search(r"compile: cold \d+\.\d+ s, warm \d+\.\d+ s", proc.stdout), proc.stdout
+    assert re.search(r"Input pipeline \(builtin.*: \d+\.\d+ images/s", proc.stdout)
     train = lines[lines.index(next(x for x in lines if x.startswith("Train step"))) :]
     infer = lines[lines.index(next(x for x in lines if x.startswith("Tiled inference"))) :]
     for section, col in ((train, -4), (infer, -2)):  # steps/s | MP/s
