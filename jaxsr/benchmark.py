@@ -39,9 +39,11 @@ Nothing is asserted; numbers depend on the machine, which is printed first.
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -569,7 +571,9 @@ def main(argv):
     config = _CONFIG.value
     steps = _STEPS.value
     # A fresh, empty cache: the first compile is cold, the second one warm.
-    compile_cache.enable(tempfile.mkdtemp(prefix="jaxsr-benchmark-xla-"))
+    cache = tempfile.mkdtemp(prefix="jaxsr-benchmark-xla-")
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
+    compile_cache.enable(cache)
     print(f"Machine: {machine()}")
     if config.task == "pix2pixhd":
         m, d = dict(config.model), dict(config.discriminator)

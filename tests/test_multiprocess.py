@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
+import jaxsr
 from jaxsr.train.checkpoint import Checkpointer, restore_raw_state
 from jaxsr.train.loop import train_and_evaluate
 
@@ -71,7 +72,11 @@ def test_two_processes_train_resume_and_hand_over_to_one(tmp_path, trained_workd
     # Only process 0 writes metrics; process 1 logs to the workdir.
     events = [f for f in os.listdir(two) if f.startswith("events.")]
     assert len(events) == 1 and os.path.isfile(os.path.join(two, "process_1.log"))
-    # Same global batches, so the same parameters as one process (sums in another order).
+    # It loads like any workdir ...
+    module, variables = jaxsr.load_model(two)
+    assert module.apply(variables, np.zeros((1, 8, 8, 3), np.float32)).shape == (1, 32, 32, 3)
+    # ... and, fed the same global batches, holds the parameters one process computes
+    # (sums in another order).
     assert_trees(params_at(two, 4), params_at(one_dir, 4), exact=False, atol=1e-5)
     data = os.listdir(os.path.join(two, "checkpoints", "2", "data"))
     assert sorted(f for f in data if f.endswith(".json")) == [
