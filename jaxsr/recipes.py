@@ -26,7 +26,7 @@ def run_config(task: str, *, seed: int = 0, scale: int = 4) -> ml_collections.Co
     c.scale = scale  # SR factor (output size / input size)
     c.dtype = "float32"  # compute dtype; 'bfloat16' for mixed precision (params stay f32)
     c.remat = False  # rematerialise each repeated block in backprop to save memory
-    c.scan_blocks = False  # RRDBNet: lax.scan over the identical trunk blocks (compiles 1)
+    c.scan_blocks = False  # RRDBNet/DASR: lax.scan over the identical trunk blocks
     c.distributed = False  # call jax.distributed.initialize() (multi-host pods/clusters)
     return c
 

@@ -3,13 +3,15 @@
 import json
 import os
 
+import grain
 import jax
 import numpy as np
 import pytest
-from conftest import tiny_config
+from conftest import rgb, tiny_config
+from flax import serialization
 from PIL import Image
 
-from jaxsr.data import read_image
+from jaxsr.data import read_image, write_image
 from jaxsr.data.prepare import main as prepare
 from jaxsr.data.records import RecordSource
 from jaxsr.data.sources import make_source, source_config
@@ -35,6 +37,25 @@ def test_prepare_keeps_every_readable_image_and_reports_the_rest(odd_folder, tmp
     for i, name in enumerate(source.names):
         want = read_image(str(odd_folder / name)).rgb_uint8()
         np.testing.assert_array_equal(source[i]["gt"], want)
+    # A file is stored as its own bytes where Pillow decodes it to the training pixels,
+    # else as a PNG of them (16-bit: jaxsr rounds to 8 bits, Pillow truncates).
+    write_image(str(odd_folder / "i_16bit_odd.png"), rgb(40, 40).astype(np.uint16) * 200)
+    out = str(tmp_path / "records2")
+    assert prepare([f"--src={odd_folder}", f"--out={out}"]) == 0
+    with open(os.path.join(out, "index.json")) as f:
+        index = json.load(f)
+    stored = {}
+    for data in grain.sources.ArrayRecordDataSource(
+        [os.path.join(out, s) for s in index["shards"]]
+    ):
+        record = serialization.msgpack_restore(data)
+        stored[record["name"]] = record["gt"]
+    assert stored["a_rgb.png"] == (odd_folder / "a_rgb.png").read_bytes()
+    assert stored["i_16bit_odd.png"] != (odd_folder / "i_16bit_odd.png").read_bytes()
+    want = read_image(str(odd_folder / "i_16bit_odd.png")).rgb_uint8()
+    np.testing.assert_array_equal(
+        RecordSource(out)[RecordSource(out).names.index("i_16bit_odd.png")]["gt"], want
+    )
     config = source_config("arrayrecord", hr_dir=out)
     assert "h_tiny.png" not in make_source(config, min_hr_size=32).names
     # A finished dataset is never written over; a missing source is one sentence.

@@ -17,7 +17,7 @@ import os
 import sys
 
 from jaxsr.data.images import ImageError, list_images
-from jaxsr.data.records import write_dataset
+from jaxsr.data.records import ENCODINGS, write_dataset
 from jaxsr.data.sources import lr_partners
 from jaxsr.errors import UserError, cli
 
@@ -32,9 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--shards", type=int, default=0, help="number of shards (0: ~1 GB each)")
     p.add_argument(
         "--encoding",
-        choices=("png", "raw"),
-        default="png",
-        help="png: lossless and compact; raw: uint8 pixels, no decoding at training time",
+        choices=ENCODINGS,
+        default="auto",
+        help="auto: each file's own bytes where they decode to the training pixels, else "
+        "PNG; png: always PNG; raw: uint8 pixels, no decoding at training time",
     )
     p.add_argument("--max_images", type=int, default=0, help="only the first N (0: all)")
     return p

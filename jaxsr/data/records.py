@@ -6,10 +6,13 @@ A prepared dataset is a folder::
     images-00000-of-00004.array_record
     ...
 
-Each record is one example: ``{'name', 'gt': PNG bytes or raw uint8 pixels, 'shape'}``
-(plus ``'lq'`` for paired LR data), msgpack-encoded. Everything was decoded once when
-the dataset was prepared, so a damaged file never reaches training; the order of the
-records is fixed, so the data order of a run (and its exact resume) does not depend on
+Each record is one example: ``{'name', 'gt', 'shape'}`` (plus ``'lq'`` for paired LR
+data), msgpack-encoded; ``gt`` is the image file's own bytes when Pillow decodes them
+to exactly the 8-bit RGB pixels training uses (JPEG, PNG, gray, palette, RGBA), else
+a PNG of those pixels (e.g. 16-bit images, which jaxsr rounds and Pillow truncates),
+or raw uint8 pixels with ``encoding='raw'``. Everything was decoded once when the
+dataset was prepared, so a damaged file never reaches training; the records are fixed
+in order, so the data order of a run (and its exact resume) does not depend on
 listing a folder, which on object stores and network filesystems is neither fast nor
 ordered. ``group_size:1`` keeps every record individually addressable: one read per
 example, whatever the shuffle.
@@ -36,13 +39,25 @@ from jaxsr.errors import UserError
 from jaxsr.files import make_dirs, write_json_atomic
 
 INDEX = "index.json"
+ENCODINGS = ("auto", "png", "raw")
 FORMAT = "jaxsr-arrayrecord-v1"
 _WRITER_OPTIONS = "group_size:1"
 
 
-def _encode(pixels: np.ndarray, encoding: str):
+def _encode(pixels: np.ndarray, encoding: str, path: str | None = None):
+    """The stored form of ``pixels``: the file's own bytes (``auto``, when they decode
+    to exactly these pixels: 8-bit RGB JPEG/PNG/...; JPEG stays small and fast to
+    decode), else a PNG of the pixels, or the raw array (``raw``)."""
     if encoding == "raw":
         return pixels
+    if encoding == "auto" and path is not None:
+        with open(path, "rb") as f:
+            data = f.read()
+        try:
+            if np.array_equal(_decode(data, pixels.shape), pixels):
+                return data
+        except Exception:  # any decoding difference: store a PNG instead
+            pass
     buf = io.BytesIO()
     # Fast zlib level: prepared once, decoded many times; level barely changes decoding.
     Image.fromarray(pixels).save(buf, format="PNG", compress_level=1)
@@ -59,10 +74,12 @@ def _decode(stored, shape) -> np.ndarray:
     return px
 
 
-def encode_example(name: str, gt: np.ndarray, lq: np.ndarray | None, encoding: str) -> bytes:
-    record = {"name": name, "gt": _encode(gt, encoding), "shape": list(gt.shape)}
+def encode_example(
+    name: str, gt: np.ndarray, lq: np.ndarray | None, encoding: str, paths=(None, None)
+) -> bytes:
+    record = {"name": name, "gt": _encode(gt, encoding, paths[0]), "shape": list(gt.shape)}
     if lq is not None:
-        record["lq"], record["lq_shape"] = _encode(lq, encoding), list(lq.shape)
+        record["lq"], record["lq_shape"] = _encode(lq, encoding, paths[1]), list(lq.shape)
     return serialization.msgpack_serialize(record)
 
 
@@ -79,7 +96,7 @@ def write_dataset(
     out: str,
     *,
     shards: int = 0,
-    encoding: str = "png",
+    encoding: str = "auto",
     source: str = "",
     progress=None,
 ) -> dict:
@@ -93,8 +110,8 @@ def write_dataset(
     """
     from array_record.python.array_record_module import ArrayRecordWriter
 
-    if encoding not in ("png", "raw"):
-        raise UserError(f"encoding={encoding!r}: choose 'png' (compact) or 'raw' (no decoding).")
+    if encoding not in ENCODINGS:
+        raise UserError(f"encoding={encoding!r}: choose one of {', '.join(ENCODINGS)}.")
     if os.path.exists(out):
         raise UserError(f"{out} exists; remove it or choose another --out.")
     pairs = list(pairs)
@@ -119,7 +136,8 @@ def write_dataset(
                 logging.warning("Skipping unreadable image: %s", e)
                 skipped.append([name, str(e)])
                 continue
-            writers[len(records) // per_shard].write(encode_example(name, gt, lq, encoding))
+            record = encode_example(name, gt, lq, encoding, (hr, lr))
+            writers[len(records) // per_shard].write(record)
             records.append({"name": name, "height": gt.shape[0], "width": gt.shape[1]})
         for w in writers:
             w.close()

@@ -166,7 +166,7 @@ class DASR(nn.Module):
       n_feats, n_groups, n_blocks, reduction: 64, 5, 5, 8 in the paper.
       dtype: compute dtype; remat: rematerialise each DAB in the backward pass.
       scan_blocks: run the groups, and the blocks in each, as ``lax.scan`` loops (one
-        DAB compiled; the same parameters and result, see
+        DAB traced; the same parameters and result, see
         :func:`~jaxsr.models.layers.repeat_blocks`).
     """
 

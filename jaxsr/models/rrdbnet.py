@@ -94,7 +94,7 @@ class RRDBNet(nn.Module):
       num_in_ch / num_out_ch: image channels.
       dtype: compute dtype (``bfloat16`` for mixed precision; params stay float32).
       remat: rematerialise each RRDB in the backward pass (saves activation memory).
-      scan_blocks: run the trunk as a ``lax.scan`` over the RRDBs (one block compiled;
+      scan_blocks: run the trunk as a ``lax.scan`` over the RRDBs (one block traced;
         the same parameters and result, see :func:`~jaxsr.models.layers.repeat_blocks`).
     """
 
