@@ -54,10 +54,11 @@ fi
 
 mkdir -p "$WORKDIR"
 pids=()
+signalled=0
 stop_all() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 }
-trap stop_all INT TERM
+trap 'signalled=1; stop_all' INT TERM
 
 for ((i = N - 1; i >= 0; i--)); do
   if ((i == 0)); then
@@ -78,12 +79,17 @@ while true; do
   rc=$?
   set -e
   if ((rc == 127)); then break; fi # no process left
+  # A signal to this script interrupts the wait (130/143); the processes' own statuses
+  # (75 after saving, if SIGTERM reached them) follow.
+  if ((signalled && (rc == 130 || rc == 143))); then continue; fi
   if ((rc != 0 && status == 0)); then
     status=$rc
     stop_all
   fi
 done
-if ((status != 0)); then
+if ((status == 75)); then
+  echo "stopped after saving a checkpoint; rerun the same command to resume" >&2
+elif ((status != 0)); then
   echo "error: a process exited with status $status; see $WORKDIR/process_*.log" >&2
 fi
 exit "$status"
