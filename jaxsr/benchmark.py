@@ -174,10 +174,12 @@ def bench_jaxsr_train(config, steps: int, *, extras: bool = True) -> dict:
     return out
 
 
-def bench_input(task, config, batches: int = 10) -> float | str:
+def bench_input(task, config) -> float | str:
     """Images/s the training input pipeline (decode, crop, flip; grain threads) delivers
-    to this process, after its first batch (thread start-up, first reads); or why it
-    could not be measured (e.g. the recipe's dataset folder is not on this machine)."""
+    to this process, after its first batch (thread start-up, first reads), over four
+    times as many batches as grain prefetches (so the prefetched ones hardly count); or
+    why it could not be measured (e.g. the recipe's dataset folder is not here)."""
+    batches = 4 * max(8, config.data.threads)
     try:
         it = iter(task.train_data(0, 1))
         next(it)
