@@ -26,6 +26,11 @@ import tempfile
 from jaxsr.errors import UserError
 
 
+def is_remote(path: str) -> bool:
+    """An object-store URL (``gs://``, ``s3://``): no local folder, locks or ``abspath``."""
+    return "://" in path
+
+
 def current_umask() -> int:
     """The process umask, read without changing it where ``/proc`` allows (thread-safe)."""
     try:

@@ -5,8 +5,8 @@ blur, noise) happens inside the jitted train step on the accelerator. Patches ha
 fixed size, so every batch has the same shape and the step compiles once.
 
 Each process yields its share of every global batch; the batches do not depend on
-the number of processes (see :func:`batched_iterator`). The iterator is deterministic given the
-seed and checkpointable (grain's iterator state is saved with the train state).
+the number of processes (see :func:`batched_iterator`). The iterator is deterministic
+given the seed and checkpointable (grain's iterator state is saved with the train state).
 """
 
 from __future__ import annotations

@@ -199,7 +199,6 @@ class RecordSource:
                 f"{folder} holds {len(self._records)} records but its index lists "
                 f"{len(index['records'])}; prepare the dataset again."
             )
-        self.paired = bool(index["paired"])
         self.skipped = [tuple(s) for s in index["skipped"]]
         self._keep = []
         for i, r in enumerate(index["records"]):

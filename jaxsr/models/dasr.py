@@ -152,9 +152,16 @@ class DAG(nn.Module):
     def __call__(self, x, v):
         kwargs = dict(features=self.features, reduction=self.reduction, dtype=self.dtype)
         res = repeat_blocks(
-            self, DAB, kwargs, self.n_blocks, x, v, prefix="dab", remat=self.remat,
+            self,
+            DAB,
+            kwargs,
+            self.n_blocks,
+            x,
+            v,
+            prefix="dab",
+            remat=self.remat,
             scan=self.scan_blocks,
-        )  # fmt: skip
+        )
         return Conv(self.features, 3, dtype=self.dtype, name="conv")(res) + x
 
 
@@ -187,9 +194,13 @@ class DASR(nn.Module):
         x = Conv(c, 3, dtype=dt, name="head")(x - mean)
         res = x
         group = dict(
-            features=c, n_blocks=self.n_blocks, reduction=self.reduction, dtype=dt,
-            remat=self.remat, scan_blocks=self.scan_blocks,
-        )  # fmt: skip
+            features=c,
+            n_blocks=self.n_blocks,
+            reduction=self.reduction,
+            dtype=dt,
+            remat=self.remat,
+            scan_blocks=self.scan_blocks,
+        )
         res = repeat_blocks(
             self, DAG, group, self.n_groups, res, v, prefix="dag", scan=self.scan_blocks
         )

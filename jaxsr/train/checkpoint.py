@@ -21,6 +21,7 @@ from absl import logging
 from etils import epath
 
 from jaxsr.errors import UserError, quiet_async_noise
+from jaxsr.files import is_remote
 
 
 class _NoItemMetadataNote(std_logging.Filter):
@@ -35,7 +36,7 @@ std_logging.getLogger("absl").addFilter(_NoItemMetadataNote())
 
 
 def checkpoint_dir(workdir: str) -> str:
-    if "://" not in workdir:  # gs://, s3://: Orbax writes object stores through epath
+    if not is_remote(workdir):  # gs://, s3://: Orbax writes object stores through epath
         workdir = os.path.abspath(workdir)
     return os.path.join(workdir, "checkpoints")
 
@@ -148,24 +149,25 @@ class Checkpointer:
         self.manager = self._manager(self._keep)
         return target
 
-    def _other_process_count(self, step: int) -> dict[int, str] | None:
-        """The data positions of ``step`` if it was written by another number of
-        processes than this run has (none of this run's files exist)."""
+    def _other_process_count(self, step: int) -> tuple[int, dict[int, str]] | None:
+        """``(process count, data positions)`` of ``step`` if it was written by another
+        number of processes than this run has (none of this run's files exist)."""
         saved = saved_data_positions(os.path.join(self.directory, str(step)))
         if not saved or jax.process_count() in saved:
             return None
-        return saved[max(saved)]
+        written = max(saved)
+        return written, saved[written]
 
-    def _adopt_data_position(self, step: int, positions: dict[int, str], data_iterator):
+    def _adopt_data_position(self, step: int, other: tuple[int, dict[int, str]], data_iterator):
         """Continue the data stream of a run with another process count. The pipeline's
         batches do not depend on the count (``jaxsr.data.pipeline.batched_iterator``),
         and each process's position is the number of batches taken, so every process
         takes the position the old processes agreed on."""
-        written = len(positions)
-        if len(set(positions.values())) != 1:
+        written, positions = other
+        if len(positions) != written or len(set(positions.values())) != 1:
             raise UserError(
-                f"The checkpoint at step {step} was written by {written} processes at "
-                f"different data positions, so it cannot be resumed with "
+                f"The checkpoint at step {step} was written by {written} processes whose "
+                f"data positions are missing or differ, so it cannot be resumed with "
                 f"{jax.process_count()}; resume it with {written} processes."
             )
         try:

@@ -20,6 +20,8 @@ import jax
 from absl import logging
 from jax import monitoring
 
+from jaxsr.files import is_remote
+
 ENV = "JAXSR_COMPILATION_CACHE"
 _REQUESTS = "/jax/compilation_cache/compile_requests_use_cache"
 _HITS = "/jax/compilation_cache/cache_hits"
@@ -46,7 +48,7 @@ def enable(path: str | None = None) -> str | None:
     path = default_dir() if path is None else path
     if not path:
         return None
-    if "://" not in path:
+    if not is_remote(path):
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as e:

@@ -24,7 +24,7 @@ import ml_collections
 from absl import logging
 
 from jaxsr.errors import UserError
-from jaxsr.files import make_dirs, write_error, write_json_atomic
+from jaxsr.files import is_remote, make_dirs, write_error, write_json_atomic
 
 CONFIG_FILE, HISTORY_FILE, LOCK_FILE = "config.json", "config_history.json", ".lock"
 
@@ -40,10 +40,6 @@ OPERATIONAL_FIELDS = (
     "distributed",
     "scan_blocks",
 )
-
-
-def is_remote(path: str) -> bool:
-    return "://" in path
 
 
 def config_dict(config) -> dict:
