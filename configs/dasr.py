@@ -60,6 +60,17 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.moco.queue_size = 8192  # K negatives (a multiple of the global batch)
     c.moco.momentum = 0.999  # key encoder <- m * key + (1 - m) * query encoder
     c.moco.temperature = 0.07  # InfoNCE temperature T
+    # Where the key patch comes from: 'same_image' (the paper: another patch of the
+    # query's image) or 'other_image' (a patch of the next image in the batch, under the
+    # query's degradation: only the degradation is shared; see jaxsr.embedding's study).
+    c.moco.key_patch = "same_image"
+    # BatchNorm groups: 1 = statistics over the whole batch (the official code); G > 1 =
+    # MoCo's shuffling BN: G groups, the keys shuffled across them, so that the batch
+    # statistics a query and its key share cannot identify the positive.
+    c.moco.bn_groups = 1
+    # Not in the paper: also contrast each query with its image's key patch under a
+    # kernel drawn anew (a negative with the positive's content, another degradation).
+    c.moco.hard_negatives = False
 
     c.losses = ml_collections.ConfigDict({"l1": 1.0, "contrastive": 1.0})  # L1 in 0–255 units
 
@@ -115,6 +126,20 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
                 schedule="cosine", lr=1.5e-3, warmup_steps=50, decay_steps=3550, min_lr=1e-5
             )
             set_run_length(c, 4000, log_every=200, checkpoint_every=1000)
+        elif preset == "study":
+            # Stage 1 alone (the encoder), scaled to a CPU hour: the paper's LR patch 48,
+            # queue and temperature, a narrower encoder and fewer steps. The training
+            # folder is set by `python -m jaxsr.embedding` (its held-out split stays out).
+            c.model.encoder_widths = (32, 32, 64, 64, 128, 128)
+            c.data.train = data_source("folder", hr_dir="")
+            c.data.eval = data_source("builtin", max_images=1)  # the loop's SR check only
+            c.data.batch_size = 32
+            c.data.threads = 4
+            c.eval_degradation.sigmas = (2.0,)
+            steps = 6000
+            c.stages.encoder_steps = steps  # no stage 2: the SR network is not trained
+            c.optim.encoder = schedule_config(lr=1e-3, milestones=(int(steps * 0.6),), gamma=0.1)
+            set_run_length(c, steps, log_every=250, checkpoint_every=1000, keep_checkpoints=1)
         elif preset == "tiny":
             c.model.n_feats, c.model.n_groups, c.model.n_blocks = 8, 1, 1
             c.model.encoder_widths = (8, 8, 16, 16, 16, 16)

@@ -11,6 +11,12 @@ tool (``--model`` is a model directory or a training workdir). Older spellings
 from __future__ import annotations
 
 import argparse
+import re
+import sys
+
+from absl import flags, logging
+
+from jaxsr.errors import EXIT_USER_ERROR
 
 
 def add_flag(parser: argparse.ArgumentParser, name: str, *, aliases=(), required=False, **kw):
@@ -25,3 +31,33 @@ def add_flag(parser: argparse.ArgumentParser, name: str, *, aliases=(), required
         container.add_argument(
             alias, dest=dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **rest
         )
+
+
+class OnlyOurInfo(logging.logging.Filter):
+    """Keep INFO lines from jaxsr and clu (progress, metrics); libraries only from WARNING up."""
+
+    def filter(self, record):
+        if "/orbax/" in record.pathname and record.exc_info:
+            # Orbax logs each failure of its background writer with a traceback; the
+            # loop reports the failure itself in one sentence.
+            record.exc_info, record.exc_text = None, None
+        if record.levelno >= logging.logging.WARNING:
+            return True
+        return any(f"/{pkg}/" in record.pathname for pkg in ("jaxsr", "clu"))
+
+
+def parse_absl_flags(argv):
+    """absl flag parsing with config mistakes reported as one line, not a traceback."""
+    try:
+        return flags.FLAGS(argv)
+    except (AttributeError, KeyError, TypeError, ValueError, flags.Error) as e:
+        lines = [ln.strip() for ln in str(e).replace("\\n", "\n").splitlines() if ln.strip()]
+        # config_flags wraps errors raised inside get_config in a traceback; keep its last line.
+        msg = (lines[-1] if "Traceback" in str(e) else " ".join(lines)).replace("\\'", "'")
+        msg = msg.strip("'\"")
+        if isinstance(e, AttributeError | KeyError):
+            names = re.findall(r"\w+", msg)
+            hint = msg[msg.find("Did you mean") :].strip() if "Did you mean" in msg else ""
+            msg = f"unknown config field {names[0]!r}. {hint} See the recipe file for valid fields"
+        print(f"error: {msg} (in: {' '.join(argv[1:])})", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)

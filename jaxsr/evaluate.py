@@ -19,7 +19,7 @@ each cell::
 
     python -m jaxsr.evaluate --model=DIR --sigmas=0,1.2,2.4,3.6 --data=/data/Set5/HR
     python -m jaxsr.evaluate --model=DIR --aniso=table3 --noise=0,5,10 --data=/data/Set14/HR
-    python -m jaxsr.evaluate --model=DIR --embedding_plot=emb.png   # DASR encoder study
+    python -m jaxsr.evaluate --model=DIR --embedding_plot=emb.png   # DASR: see jaxsr.embedding
 
 A DASR model without ``--sigmas``/``--aniso`` is evaluated on Table 2's kernel widths.
 
@@ -40,7 +40,7 @@ import numpy as np
 from jaxsr.cli_flags import add_flag
 from jaxsr.data.pipeline import eval_examples
 from jaxsr.data.seg_priors import load_segmenter, segment
-from jaxsr.embedding import embedding_study
+from jaxsr.embedding import StudyOptions, embed_fn, score_and_plot
 from jaxsr.errors import UserError, cli
 from jaxsr.eval import evaluate_examples, format_blind_table, format_table
 from jaxsr.eval.protocols import NoiseDegradation, blind_protocols, dataset_config
@@ -110,7 +110,7 @@ def parser() -> argparse.ArgumentParser:
         help="bicubic border rule ('edge' as DASR's code)",
     )
     add_flag(
-        p, "--embedding_plot", default="", help="DASR: PCA plot of the encoder's embeddings (PNG)"
+        p, "--embedding_plot", default="", help="DASR: embedding scores + PCA/t-SNE plot (PNG)"
     )
     add_flag(p, "--self_ensemble", action="store_true", help="average over the 8 flips/rotations")
     add_flag(
@@ -180,13 +180,25 @@ def main(argv=None) -> int:
     if args.embedding_plot:
         if not dasr:
             raise UserError("--embedding_plot needs a DASR model (one with a degradation encoder).")
-        report["embedding"] = embedding_study(
-            jax.jit(lambda lq: module.apply(variables, lq, method="embed")),
-            [(n, hr) for exs in datasets.values() for n, hr, _ in exs],
+        photos = [(n, hr) for exs in datasets.values() for n, hr, _ in exs]
+        png = args.embedding_plot
+        scores = score_and_plot(
+            {"model": embed_fn(module, variables)},
+            photos,
+            protocols,
             scale=scale,
-            out_png=args.embedding_plot,
-            boundary=args.boundary,
-            seed=args.seed,
+            png=png,
+            opts=StudyOptions(data="", seed=args.seed),
+        )
+        report["embedding"] = {"photos": [n for n, _ in photos], "plot": png, **scores}
+        s = scores["model"]["patch"]
+        print(
+            f"Degradation embedding of {len(photos)} photos × {len(protocols)} settings, "
+            f"leave-one-photo-out nearest-centroid accuracy {s['nearest_centroid_accuracy']:.2f}"
+            f" (chance {s['chance']:.2f}), within photo "
+            f"{s['within_photo_nearest_centroid']:.2f}; silhouette by degradation "
+            f"{s['silhouette_by_degradation']:.2f}, by photo {s['silhouette_by_photo']:.2f}. "
+            f"Plot: {png}"
         )
     out = args.out or os.path.join("." if baseline_only else args.model, "eval.json")
     write_json_atomic(out, report)

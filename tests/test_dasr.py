@@ -276,7 +276,10 @@ def _expected_keys(task, pre_state, batch):
         lambda k, q: m * k + (1 - m) * q, pre_state.extras["key_params"], pre_state.params["e"]
     )
     _, deg_rng = jax.random.split(pre_state.rng)
-    lq = task.degrade(deg_rng, jnp.asarray(batch["gt"]))
+    gt = batch["gt"]
+    if task.key_patch == "other_image":  # image b's key: image b-1's patch, b's kernel
+        gt = np.stack([gt[:, 0], gt[[-1, *range(len(gt) - 1)], 1]], axis=1)
+    lq = task.degrade(deg_rng, jnp.asarray(gt))
     (_, out), _ = task.encoder.apply(
         {"params": key_params, "batch_stats": pre_state.batch_stats["k"]},
         lq[:, 1],
@@ -287,9 +290,11 @@ def _expected_keys(task, pre_state, batch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n_dev", [1, 8])
-def test_queue_holds_the_last_keys_in_order_and_momentum_is_exact(n_dev, n_devices):
-    config = _dasr_tiny(**{"moco.queue_size": 16})
+@pytest.mark.parametrize(
+    "n_dev,key_patch", [(1, "same_image"), (8, "same_image"), (8, "other_image")]
+)
+def test_queue_holds_the_last_keys_in_order_and_momentum_is_exact(n_dev, key_patch, n_devices):
+    config = _dasr_tiny(**{"moco.queue_size": 16, "moco.key_patch": key_patch})
     task = make_task(config)
     mesh = sharding.make_mesh(jax.devices()[:n_dev])
     record = []
@@ -401,21 +406,6 @@ def test_tiny_dasr_trains_resumes_and_evaluates(tmp_path, capsys):
     assert "expected lambda1/lambda2/theta_degrees" in capsys.readouterr().err
 
 
-def test_nearest_centroid_scores_separate_content_from_degradation():
-    from jaxsr.embedding import nearest_centroid_accuracy
-
-    rng = np.random.default_rng(0)
-    labels = np.tile(np.repeat(np.arange(3), 10), 4)
-    photos = np.repeat(np.arange(4), 30)
-    degradation = np.eye(3)[labels]
-    content = 3.0 * rng.standard_normal((4, 3))[photos]  # per-photo offsets > the signal
-    emb = degradation + content + 0.05 * rng.standard_normal((120, 3))
-    assert nearest_centroid_accuracy(emb, labels, photos) < 0.6  # offset dominates (0.47)
-    assert nearest_centroid_accuracy(emb, labels, photos, within=True) == 1.0
-    centred = emb - np.stack([emb[photos == p].mean(0) for p in photos])
-    assert nearest_centroid_accuracy(centred, labels, photos) == 1.0
-
-
 def test_scanned_groups_and_blocks_have_the_same_params_output_and_gradients():
     from jaxsr.models.dasr import BlindSR
 
@@ -434,3 +424,72 @@ def test_scanned_groups_and_blocks_have_the_same_params_output_and_gradients():
 
     for a, b in zip(jax.tree.leaves(grads(scanned)), jax.tree.leaves(grads(plain)), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-7)
+
+
+def test_shuffled_batchnorm_groups_normalise_each_group_on_its_own():
+    task = make_task(_dasr_tiny(**{"moco.bn_groups": 2}))
+    plain = make_task(_dasr_tiny())
+    images = jax.random.uniform(jax.random.key(0), (8, 12, 12, 3)) * 255.0
+    variables = task.encoder.init(jax.random.key(1), images[:1], train=False)
+    params, stats = variables["params"], variables["batch_stats"]
+
+    # One group is the official single-batch BatchNorm.
+    whole = plain.encode(params, stats, images)
+    (fea, _), _ = task.encoder.apply(variables, images, train=True, mutable=["batch_stats"])
+    np.testing.assert_array_equal(whole[0], fea)
+
+    # Two groups: the first half's output ignores the second half's images.
+    other = images.at[4:].set(255.0 - images[4:])
+    a, b = task.encode(params, stats, images), task.encode(params, stats, other)
+    np.testing.assert_allclose(a[0][:4], b[0][:4], rtol=1e-6)
+    assert not np.allclose(whole[0][:4], plain.encode(params, stats, other)[0][:4])
+    # ... and equals the first half encoded alone; the running stats average the groups.
+    (first, _), s1 = task.encoder.apply(variables, images[:4], train=True, mutable=["batch_stats"])
+    (_, _), s2 = task.encoder.apply(variables, images[4:], train=True, mutable=["batch_stats"])
+    np.testing.assert_allclose(a[0][:4], first, rtol=1e-5, atol=1e-6)
+    for got, x, y in zip(
+        jax.tree.leaves(a[2]),
+        jax.tree.leaves(s1["batch_stats"]),
+        jax.tree.leaves(s2["batch_stats"]),
+        strict=True,
+    ):
+        np.testing.assert_allclose(got, (x + y) / 2, rtol=1e-5, atol=1e-6)
+
+    # Shuffled: each image is normalised with the group the permutation put it in, and
+    # the outputs come back in the input order.
+    key = jax.random.key(3)
+    perm = np.asarray(jax.random.permutation(key, 8))
+    fea_s = task.encode(params, stats, images, shuffle=key)[0]
+    for half in (perm[:4], perm[4:]):
+        (want, _), _ = task.encoder.apply(
+            variables, images[half], train=True, mutable=["batch_stats"]
+        )
+        np.testing.assert_allclose(fea_s[half], want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(UserError, match="does not divide"):
+        make_task(_dasr_tiny(**{"moco.bn_groups": 3}))
+
+
+def test_contrastive_logits_put_the_positive_first_and_the_hard_negative_second():
+    from jaxsr.losses.contrastive import contrastive_logits, info_nce
+
+    q = l2_normalize(jax.random.normal(jax.random.key(0), (4, 8)))
+    k, hard = q, l2_normalize(jax.random.normal(jax.random.key(1), (4, 8)))
+    queue = l2_normalize(jax.random.normal(jax.random.key(2), (16, 8)))
+    plain = contrastive_logits(q, k, queue, 0.07)
+    logits = contrastive_logits(q, k, queue, 0.07, hard=hard)
+    assert plain.shape == (4, 17) and logits.shape == (4, 18)
+    np.testing.assert_allclose(logits[:, 0], 1 / 0.07, rtol=1e-5)  # q·q / T
+    np.testing.assert_allclose(logits[:, 1], np.sum(q * hard, -1) / 0.07, rtol=1e-5)
+    np.testing.assert_allclose(logits[:, 2:], plain[:, 1:], rtol=1e-6)
+    # A hard negative as close as the positive costs log 2 more than none at all.
+    tied = contrastive_logits(q, k, queue, 0.07, hard=k)
+    assert float(info_nce(tied)) > float(info_nce(plain)) + 0.6
+
+
+@pytest.mark.slow
+def test_hard_negatives_and_shuffled_bn_train_and_queue_only_the_positive_keys(n_devices):
+    config = _dasr_tiny(**{"moco.queue_size": 32, "moco.hard_negatives": True, "moco.bn_groups": 2})
+    task = make_task(config)
+    state, metrics = _run(task, config, sharding.make_mesh(), 2)
+    assert int(state.extras["queue_ptr"]) == 16  # 2 batches of 8 keys (not 0: 2 × 16)
+    assert all(np.isfinite(float(m["loss"])) for m in metrics)

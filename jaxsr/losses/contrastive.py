@@ -19,12 +19,15 @@ def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
 
 
 def contrastive_logits(
-    q: jax.Array, k: jax.Array, queue: jax.Array, temperature: float
+    q: jax.Array, k: jax.Array, queue: jax.Array, temperature: float, hard=None
 ) -> jax.Array:
-    """``[q·k, q·queue] / T``, ``(N, 1 + K)``, for normalised queries ``q (N, D)``,
-    positives ``k (N, D)`` and negatives ``queue (K, D)``; the positive is column 0."""
+    """``[q·k, (q·hard,) q·queue] / T``, ``(N, 1 (+ 1) + K)``, for normalised queries
+    ``q (N, D)``, positives ``k (N, D)``, negatives ``queue (K, D)`` and optionally one
+    negative per query ``hard (N, D)``; the positive is column 0."""
     pos = jnp.sum(q * k, axis=-1, keepdims=True)
     neg = jnp.einsum("nd,kd->nk", q, queue, precision="highest")
+    if hard is not None:
+        neg = jnp.concatenate([jnp.sum(q * hard, axis=-1, keepdims=True), neg], axis=-1)
     return jnp.concatenate([pos, neg], axis=-1) / temperature
 
 

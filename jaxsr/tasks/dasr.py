@@ -5,7 +5,10 @@ does per iteration, with the degradation synthesised on device:
 
 1. two HR patches per image (uint8, from the host) are blurred with one random kernel
    per image, bicubic-downscaled, given noise and quantised (``jaxsr.data.degradations``);
-   patch 0 is the query, patch 1 the key;
+   patch 0 is the query, patch 1 the key (``moco.key_patch = 'other_image'`` takes the
+   key patch from the batch's next image instead, under the query's kernel, so that
+   content cannot identify the positive; ``moco.hard_negatives`` adds the key patch under
+   another kernel as one more negative per query);
 2. the key encoder is updated by momentum (m = 0.999) *before* it embeds the keys;
 3. InfoNCE of the query projections against the positive keys and the queue of
    K negatives (T = 0.07), and in stage 2 the L1 loss of ``G(query, embedding)``
@@ -22,7 +25,8 @@ global step (``optim.encoder`` schedule, then ``optim.sr``).
 
 BatchNorm: both encoders run in train mode (batch statistics); under data
 parallelism the statistics are over the global batch (the official 2-GPU run
-normalised per GPU over 16 images).
+normalised per GPU over 16 images), or over ``moco.bn_groups`` groups of it with the
+keys shuffled across the groups (MoCo's shuffling BN, not in the official code).
 """
 
 from __future__ import annotations
@@ -62,6 +66,19 @@ class DASRTask(Task):
         moco = config.moco
         self.queue_size, self.momentum = int(moco.queue_size), float(moco.momentum)
         self.temperature = float(moco.temperature)
+        self.key_patch = moco.get("key_patch", "same_image")
+        self.bn_groups = int(moco.get("bn_groups", 1))
+        self.hard_negatives = bool(moco.get("hard_negatives", False))
+        if config.data.batch_size % self.bn_groups:
+            raise UserError(
+                f"moco.bn_groups={self.bn_groups} does not divide the global batch size "
+                f"{config.data.batch_size}; choose a divisor."
+            )
+        if self.key_patch not in ("same_image", "other_image"):
+            raise UserError(
+                f"moco.key_patch is {self.key_patch!r}; choose 'same_image' (the paper) or "
+                "'other_image'."
+            )
         if self.queue_size % config.data.batch_size:
             raise UserError(
                 f"The MoCo queue size {self.queue_size} is not a multiple of the global batch "
@@ -102,15 +119,41 @@ class DASRTask(Task):
         """uint8 HR ``(B, 2, P, P, 3)`` -> quantised LR 0–255 ``(B, 2, P/s, P/s, 3)``."""
         return random_degrade(rng, gt.astype(jnp.float32), self.degradation)[0]
 
-    def keys(self, key_params, key_stats, images):
+    def encode(self, params, stats, images, shuffle=None):
+        """Train-mode encoder: ``(fea, out, new batch stats)``.
+
+        With ``moco.bn_groups = G > 1`` BatchNorm normalises G equal groups of the batch
+        separately (statistics averaged into the running ones), and ``shuffle`` (a PRNG
+        key) first permutes the images across the groups and restores the order after:
+        MoCo's shuffling BN (He et al., Sec. 3.3), so that a key's statistics come
+        from other images than its query's. G = 1 is the official DASR (one batch).
+        """
+        variables = {"params": params, "batch_stats": stats}
+        g = self.bn_groups
+        if g == 1:
+            (fea, out), upd = self.encoder.apply(
+                variables, images, train=True, mutable=["batch_stats"]
+            )
+            return fea, out, upd["batch_stats"]
+        if shuffle is not None:
+            perm = jax.random.permutation(shuffle, images.shape[0])
+            images = images[perm]
+
+        def group(x):
+            (fea, out), upd = self.encoder.apply(variables, x, train=True, mutable=["batch_stats"])
+            return fea, out, upd["batch_stats"]
+
+        fea, out, new = jax.vmap(group)(images.reshape(g, -1, *images.shape[1:]))
+        fea, out = fea.reshape(-1, fea.shape[-1]), out.reshape(-1, out.shape[-1])
+        if shuffle is not None:
+            inverse = jnp.argsort(perm)
+            fea, out = fea[inverse], out[inverse]
+        return fea, out, jax.tree.map(lambda s: jnp.mean(s, axis=0), new)
+
+    def keys(self, key_params, key_stats, images, shuffle=None):
         """Normalised key projections of the key encoder (train-mode BN) and its new stats."""
-        (_, out), upd = self.encoder.apply(
-            {"params": key_params, "batch_stats": key_stats},
-            images,
-            train=True,
-            mutable=["batch_stats"],
-        )
-        return jax.lax.stop_gradient(l2_normalize(out)), upd["batch_stats"]
+        _, out, new = self.encode(key_params, key_stats, images, shuffle)
+        return jax.lax.stop_gradient(l2_normalize(out)), new
 
     def phases(self):
         """``[(first step, step fn)]``: encoder-only, then joint training."""
@@ -121,24 +164,34 @@ class DASRTask(Task):
         """One step of stage 2 (``joint``: encoder + SR network) or stage 1 (encoder only)."""
         rng, deg_rng = jax.random.split(state.rng)
         hr = batch["gt"].astype(jnp.float32)  # (B, 2, P, P, 3), 0-255
+        if self.key_patch == "other_image":
+            # Image b's key patch is image b-1's second patch, degraded with image b's
+            # kernel: the pair shares its degradation and nothing of its content.
+            hr = jnp.stack([hr[:, 0], jnp.roll(hr[:, 1], 1, axis=0)], axis=1)
         # A batch may carry precomputed LR ("lq"): the host-side baseline of the benchmark.
         lq = batch["lq"].astype(jnp.float32) if "lq" in batch else self.degrade(deg_rng, hr)
         query, key_images = lq[:, 0], lq[:, 1]
         ex = state.extras
         key_params = ema_update(ex["key_params"], state.params["e"], self.momentum)
-        keys, key_stats = self.keys(key_params, state.batch_stats["k"], key_images)
+        shuffle = jax.random.fold_in(deg_rng, 1) if self.bn_groups > 1 else None
+        hard = None
+        if self.hard_negatives:
+            # The key patch again, under a kernel drawn anew: same content, another
+            # degradation — a negative that only the degradation can tell apart.
+            other = self.degrade(jax.random.fold_in(deg_rng, 2), hr[:, 1:])[:, 0]
+            key_images = jnp.concatenate([key_images, other])
+        keys, key_stats = self.keys(key_params, state.batch_stats["k"], key_images, shuffle)
+        if self.hard_negatives:
+            keys, hard = jnp.split(keys, 2)
         lr = self.schedule(state.step)
         w = self.weights
 
         def loss_fn(trained):
             params = {**state.params, **trained}
-            (fea, out), upd = self.encoder.apply(
-                {"params": params["e"], "batch_stats": state.batch_stats["e"]},
-                query,
-                train=True,
-                mutable=["batch_stats"],
+            fea, out, q_stats = self.encode(params["e"], state.batch_stats["e"], query)
+            logits = contrastive_logits(
+                l2_normalize(out), keys, ex["queue"], self.temperature, hard=hard
             )
-            logits = contrastive_logits(l2_normalize(out), keys, ex["queue"], self.temperature)
             terms = {
                 "contrastive": info_nce(logits),
                 "moco_acc": jnp.mean(jnp.argmax(logits, axis=-1) == 0),
@@ -148,7 +201,7 @@ class DASRTask(Task):
                 sr = self.generator.apply({"params": params["g"]}, query, fea)
                 terms["l1"] = jnp.mean(jnp.abs(sr - hr[:, 0]))
             total = w["contrastive"] * terms["contrastive"] + w["l1"] * terms["l1"]
-            return total, (terms, upd["batch_stats"])
+            return total, (terms, q_stats)
 
         # Stage 1 differentiates the encoder only: G gets no gradient and its Adam
         # state no update, as PyTorch's Adam skips parameters whose grad is None.
