@@ -32,14 +32,14 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the split, checkp
 _DATA = flags.DEFINE_string("data", None, "Folder of photos to split, train on and evaluate on.")
 _HELDOUT = flags.DEFINE_integer("heldout", 16, "Photos kept out of training and evaluated.")
 _SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "Seed of the photo split.")
-_SIGMAS = flags.DEFINE_list("sigmas", ["0.2", "1.2", "2.4", "3.6"], "Isotropic blur widths.")
+_SIGMAS = flags.DEFINE_string("sigmas", "0.2,1.2,2.4,3.6", "Isotropic blur widths.")
 _TABLE3 = flags.DEFINE_bool(
     "table3",
     None,
     "Also the Table-3 anisotropic kernels × --noises (default: if the "
     "config trains anisotropic kernels).",
 )
-_NOISES = flags.DEFINE_list("noises", ["0", "5", "10"], "Noise levels (0-255) for --table3.")
+_NOISES = flags.DEFINE_string("noises", "0,5,10", "Noise levels (0-255) for --table3.")
 _CROP = flags.DEFINE_integer("crop", 48, "LR side of the patch view (the training LR patch).")
 _CROPS = flags.DEFINE_integer("crops_per_photo", 8, "Patches per held-out photo and setting.")
 _MODEL = flags.DEFINE_string("model", "", "Study this trained workdir / model dir (no training).")
@@ -55,12 +55,17 @@ def _progress(photos, family):
     return tqdm(photos, desc=f"degrading ({family})", unit="photo", file=sys.stderr)
 
 
+def _aniso(config) -> bool:
+    return config.get("degradation", {}).get("mode") == "aniso"
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.INFO)
     logging.get_absl_handler().addFilter(OnlyOurInfo())
     from jaxsr.embedding.study import StudyOptions, report, run_study
+    from jaxsr.eval.protocols import parse_floats
 
     config = _CONFIG.value
     try:
@@ -68,9 +73,9 @@ def main(argv):
             data=_DATA.value,
             heldout=_HELDOUT.value,
             split_seed=_SPLIT_SEED.value,
-            sigmas=tuple(float(s) for s in _SIGMAS.value),
-            table3=config.degradation.mode == "aniso" if _TABLE3.value is None else _TABLE3.value,
-            noises=tuple(float(n) for n in _NOISES.value),
+            sigmas=parse_floats(_SIGMAS.value, "--sigmas"),
+            table3=_TABLE3.value if _TABLE3.value is not None else _aniso(config),
+            noises=parse_floats(_NOISES.value, "--noises"),
             crop=_CROP.value,
             crops_per_photo=_CROPS.value,
         )
@@ -85,7 +90,7 @@ def main(argv):
     except Preempted as e:
         logging.warning("%s", e)
         sys.exit(EXIT_PREEMPTED)
-    except (UserError, ValueError) as e:
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     print(report(summary))

@@ -166,6 +166,13 @@ def score_and_plot(encoders: dict, photos, settings, *, scale: int, png: str, op
 def run_study(config, workdir: str, opts: StudyOptions, *, model: str = "", progress=None, **kw):
     """Train (unless ``model`` names a trained workdir/model dir), embed, score, plot;
     returns the summary written to ``workdir/embedding.json``."""
+    if config.get("task") != "dasr":
+        raise UserError(
+            "The embedding study is about DASR's degradation encoder: pass "
+            "--config=configs/dasr.py:study (or another DASR preset)."
+        )
+    if opts.heldout < 2:
+        raise UserError(f"--heldout={opts.heldout}: leave-one-photo-out needs 2 or more photos.")
     os.makedirs(workdir, exist_ok=True)
     split = split_photos(workdir, opts)
     if not model:
