@@ -122,9 +122,10 @@ def test_the_loop_does_not_probe_the_task():
 
 
 def test_import_jaxsr_and_main_help_without_torch():
-    # torch blocked: any ``import torch`` raises ImportError. The two absl programs
-    # define the same flags, so jaxsr.benchmark is not imported beside jaxsr.main.
-    names = sorted(n for n in modules() if n not in ("jaxsr.main", "jaxsr.benchmark"))
+    # torch blocked: any ``import torch`` raises ImportError. The absl programs define
+    # the same flags, so the other two are not imported beside jaxsr.main.
+    absl_programs = ("jaxsr.main", "jaxsr.benchmark", "jaxsr.embedding.__main__")
+    names = sorted(n for n in modules() if n not in absl_programs)
     code = (
         # A finder that refuses torch, not sys.modules['torch'] = None: SciPy (imported by
         # scikit-learn) looks torch up in sys.modules and breaks on a None entry.

@@ -20,8 +20,9 @@ PALETTE = (
 SHAPES = ("circle", "square", "triangle", "diamond", "down", "plus", "cross", "pentagon")
 
 
-def _marker(draw: ImageDraw.ImageDraw, x: float, y: float, shape: str, fill, r: int = 4):
-    outline, fill = fill, (fill if fill[3:] != (0,) else None)
+def _marker(draw: ImageDraw.ImageDraw, x: float, y: float, shape: str, colour, hollow: bool):
+    """One marker; ``hollow`` draws the outline only (thin strokes for plus / cross)."""
+    r, outline, fill = 4, colour, None if hollow else colour
     box = (x - r, y - r, x + r, y + r)
     if shape == "circle":
         draw.ellipse(box, fill=fill, outline=outline)
@@ -39,7 +40,7 @@ def _marker(draw: ImageDraw.ImageDraw, x: float, y: float, shape: str, fill, r: 
             else [((x - d, y - d), (x + d, y + d)), ((x - d, y + d), (x + d, y - d))]
         )
         for line in lines:
-            draw.line(line, fill=outline, width=2)
+            draw.line(line, fill=outline, width=1 if hollow else 2)
 
 
 def scatter_panels(panels, setting, photo, setting_names, path: str, *, size: int = 420) -> None:
@@ -59,7 +60,7 @@ def scatter_panels(panels, setting, photo, setting_names, path: str, *, size: in
             colour = PALETTE[setting[i] % len(PALETTE)]
             hollow = (photo[i] // len(SHAPES)) % 2 == 1
             x, y = x0 + float(xy[i, 0]), title_h + size - 4 - float(xy[i, 1])
-            _marker(draw, x, y, SHAPES[photo[i] % len(SHAPES)], colour + ((0,) if hollow else ()))
+            _marker(draw, x, y, SHAPES[photo[i] % len(SHAPES)], colour, hollow)
     lx = len(panels) * size + 10
     draw.text((lx, 4), "degradation", fill="black")
     for j, name in enumerate(setting_names):
