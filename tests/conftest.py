@@ -23,6 +23,27 @@ def n_devices():
     return jax.device_count()
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_jaxsr(module: str, *args: str, timeout: int = 300, **env):
+    """``python -m <module> args`` from the repository root on one CPU device (the
+    8 fake devices are this process's), ``env`` added to the environment; returns the
+    ``CompletedProcess`` with text stdout/stderr."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu", **env}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def recipe_config(recipe: str, preset: str = "tiny", **overrides):
     """``configs/<recipe>.py`` at ``preset`` with dotted overrides applied."""
     import configs

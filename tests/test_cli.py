@@ -3,19 +3,16 @@
 import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import run_jaxsr
 from PIL import Image
 
 from jaxsr import evaluate
 from jaxsr.data import builtin_photo
 from jaxsr.metrics import psnr, ssim
 from jaxsr.ops import imresize, imresize_uint8
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -68,17 +65,9 @@ def test_evaluate_bad_inputs_are_one_line_errors(tmp_path, capsys):
 @pytest.mark.parametrize("config", ["esrgan.py:tiny"])  # the G+D+VGG step: the widest path
 def test_benchmark_reports_both_frameworks(config):
     pytest.importorskip("torch")
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "jaxsr.benchmark",
-        f"--config=configs/{config}",
-        "--steps=1",
-        "--infer_size=48",
-        "--tile=32",
-    ]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = run_jaxsr(
+        "jaxsr.benchmark", f"--config=configs/{config}", "--steps=1", "--infer_size=48", "--tile=32"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert any(line.startswith("Machine:") for line in lines)

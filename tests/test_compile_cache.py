@@ -2,29 +2,22 @@
 
 import os
 import re
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
+from conftest import run_jaxsr
 
 from jaxsr.train.checkpoint import restore_raw_state
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def train(workdir: str, cache: str) -> str:
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-    env["JAXSR_COMPILATION_CACHE"] = cache
-    out = subprocess.run(
-        [sys.executable, "-m", "jaxsr.main", "--config=configs/esrgan_psnr.py:tiny"]
-        + [f"--workdir={workdir}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    out = run_jaxsr(
+        "jaxsr.main",
+        "--config=configs/esrgan_psnr.py:tiny",
+        f"--workdir={workdir}",
         timeout=600,
+        JAXSR_COMPILATION_CACHE=cache,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     (line,) = re.findall(r"Compilation: .*", out.stderr)

@@ -2,12 +2,10 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import recipe_config
+from conftest import recipe_config, run_jaxsr
 from PIL import Image
 
 from jaxsr.data.degradations import FixedDegradation
@@ -18,8 +16,6 @@ from jaxsr.embedding.analysis import (
     nearest_centroid_accuracy,
     separation_scores,
 )
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _embeddings(content_scale, rng_seed=0):
@@ -131,25 +127,11 @@ def test_study_trains_on_some_photos_and_scores_the_others(tmp_path):
     assert os.path.getsize(summary["plots"]["table3"]) > 0
 
     # The CLI on the trained workdir (no training), then a rerun with another split.
-    cmd = [sys.executable, "-m", "jaxsr.embedding", "--config=configs/dasr.py:study,tiny"]
-    common = [f"--data={data}", f"--workdir={workdir}", "--crop=12", "--sigmas=0.2,3.6"]
-    env = {**os.environ, "XLA_FLAGS": "", "JAXSR_COMPILATION_CACHE": "off"}
-    run = subprocess.run(
-        [*cmd, *common, "--heldout=2", f"--model={workdir}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    common = ["--config=configs/dasr.py:study,tiny", f"--data={data}", f"--workdir={workdir}"]
+    common += ["--crop=12", "--sigmas=0.2,3.6"]
+    cli = ("jaxsr.embedding", *common)
+    run = run_jaxsr(*cli, "--heldout=2", f"--model={workdir}")
     assert run.returncode == 0, run.stderr[-2000:]
     assert "held-out photos" in run.stdout and "random_init" in run.stdout
-    run = subprocess.run(
-        [*cmd, *common, "--heldout=3"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run = run_jaxsr(*cli, "--heldout=3")
     assert run.returncode == 2 and "another split" in run.stderr

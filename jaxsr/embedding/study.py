@@ -151,13 +151,13 @@ def score_and_plot(encoders: dict, photos, settings, *, scale: int, png: str, op
         crops_per_photo=opts.crops_per_photo,
         seed=opts.seed,
     )
-    results = {"settings": names}
+    results, plotted = {"settings": names}, next(iter(encoders))
     for who, embed in encoders.items():
         results[who] = {}
         for view, (lq, setting, photo) in views.items():
             emb = embed_all(embed, lq)
             results[who][view] = separation_scores(emb, setting, photo, names, k=opts.knn)
-            if len(results) == 2 and view == "patch":  # the first encoder
+            if who == plotted and view == "patch":
                 panels = [("PCA", pca_2d(emb)), ("t-SNE", tsne_2d(emb, opts.seed))]
                 scatter_panels(panels, setting, photo, names, png)
     return results

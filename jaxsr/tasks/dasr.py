@@ -129,20 +129,17 @@ class DASRTask(Task):
         from other images than its query's. G = 1 is the official DASR (one batch).
         """
         variables = {"params": params, "batch_stats": stats}
-        g = self.bn_groups
-        if g == 1:
-            (fea, out), upd = self.encoder.apply(
-                variables, images, train=True, mutable=["batch_stats"]
-            )
-            return fea, out, upd["batch_stats"]
-        if shuffle is not None:
-            perm = jax.random.permutation(shuffle, images.shape[0])
-            images = images[perm]
 
         def group(x):
             (fea, out), upd = self.encoder.apply(variables, x, train=True, mutable=["batch_stats"])
             return fea, out, upd["batch_stats"]
 
+        g = self.bn_groups
+        if g == 1:
+            return group(images)
+        if shuffle is not None:
+            perm = jax.random.permutation(shuffle, images.shape[0])
+            images = images[perm]
         fea, out, new = jax.vmap(group)(images.reshape(g, -1, *images.shape[1:]))
         fea, out = fea.reshape(-1, fea.shape[-1]), out.reshape(-1, out.shape[-1])
         if shuffle is not None:
