@@ -57,6 +57,7 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from jaxsr import attention_benchmark  # noqa: E402
+from jaxsr.cli_flags import parse_absl_flags  # noqa: E402
 from jaxsr.data.degradations import FixedDegradation  # noqa: E402
 from jaxsr.errors import UserError  # noqa: E402
 from jaxsr.models import build_model  # noqa: E402
@@ -666,4 +667,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_absl_flags)

@@ -46,10 +46,17 @@ class OnlyOurInfo(logging.logging.Filter):
         return any(f"/{pkg}/" in record.pathname for pkg in ("jaxsr", "clu"))
 
 
+_HELP_FLAGS = ("--help", "-?", "--helpshort", "--helpfull", "--helpxml")
+
+
 def parse_absl_flags(argv):
-    """absl flag parsing with config mistakes reported as one line, not a traceback."""
+    """absl flag parsing with config mistakes reported as one line, not a traceback;
+    ``--help`` exits with status 0 (absl's own exits with 1, as for an error)."""
     try:
         return flags.FLAGS(argv)
+    except SystemExit as e:
+        asked = any(a.split("=")[0] in _HELP_FLAGS for a in argv[1:])
+        sys.exit(0 if asked and e.code == 1 else e.code)
     except (AttributeError, KeyError, TypeError, ValueError, flags.Error) as e:
         lines = [ln.strip() for ln in str(e).replace("\\n", "\n").splitlines() if ln.strip()]
         # config_flags wraps errors raised inside get_config in a traceback; keep its last line.

@@ -21,6 +21,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import tempfile
 
 from jaxsr.errors import UserError
@@ -29,6 +30,53 @@ from jaxsr.errors import UserError
 def is_remote(path: str) -> bool:
     """An object-store URL (``gs://``, ``s3://``): no local folder, locks or ``abspath``."""
     return "://" in path
+
+
+def file_problem(path: str) -> str | None:
+    """Why ``path`` cannot be read as a regular file, in words (``None``: it can).
+
+    Tells a missing file from a dangling or looping symbolic link, a folder and a FIFO
+    or device, which would otherwise be reported as "no such file" or block a reader
+    forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symbolic link that loops back on itself"
+        if e.errno == errno.ENOENT and os.path.islink(path):
+            return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+        if e.errno == errno.ENOENT:
+            return "no such file"
+        return e.strerror or str(e)
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), not a regular file"
+    return "a device or socket, not a regular file"
+
+
+def read_json(path: str, what: str = "file"):
+    """The JSON object in ``path``; a missing, truncated, empty or non-object file is one
+    :class:`UserError` naming it (``what`` says what the file is to the user)."""
+    problem = file_problem(path)
+    if problem:
+        raise UserError(f"{path}: {problem}; cannot read the {what}.")
+    try:
+        with open(path, "rb") as f:
+            obj = json.loads(f.read())
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise UserError(
+            f"{path}: the {what} is damaged or truncated ({type(e).__name__}: {e}); restore "
+            "it from a copy, or start again in a new folder."
+        ) from e
+    if not isinstance(obj, dict):
+        raise UserError(
+            f"{path}: the {what} holds a JSON {type(obj).__name__}, not an object; restore it "
+            "from a copy, or start again in a new folder."
+        )
+    return obj
 
 
 def current_umask() -> int:

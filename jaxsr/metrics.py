@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 
 import numpy as np
 
@@ -149,10 +150,6 @@ def niqe(image, *, crop_border: int = 0, data_range: float = 255.0, dtype=np.flo
     the builtin photos; float64 differs from it by up to 2e-3 on photos with large flat
     regions).
     """
-    from scipy.ndimage import convolve
-
-    from jaxsr.ops.imresize import imresize
-
     img = np.asarray(image, np.float64) * (255.0 / data_range)
     if img.ndim == 3 and img.shape[-1] == 3:
         img = rgb_to_y(img)
@@ -170,6 +167,19 @@ def niqe(image, *, crop_border: int = 0, data_range: float = 255.0, dtype=np.flo
             f"{img.shape[1]}x{img.shape[0]}."
         )
     img = img[: nh * _NIQE_BLOCK, : nw * _NIQE_BLOCK]
+    # A flat block has no negative (or positive) coefficients: its AGGD fit is NaN and
+    # it is left out of the statistics, as in MATLAB and BasicSR. numpy's warnings
+    # about those empty means say nothing to the user.
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _niqe_distance(img, nh, nw, dtype)
+
+
+def _niqe_distance(img: np.ndarray, nh: int, nw: int, dtype) -> float:
+    from scipy.ndimage import convolve
+
+    from jaxsr.ops.imresize import imresize
+
     model = _niqe_model()
     window = model["gaussian_window"]
     per_scale = []

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 
 import jax
 import numpy as np
 
 from jaxsr.convert.common import nest
 from jaxsr.errors import UserError
-from jaxsr.files import atomic_dir
+from jaxsr.files import atomic_dir, read_json
 from jaxsr.models import build_model
 from jaxsr.tasks import TASKS
 from jaxsr.train.checkpoint import restore_raw_state
@@ -114,13 +115,24 @@ def save_model(
 
 def load_model_description(path: str) -> tuple[str, dict, dict]:
     """``(model name, constructor kwargs, variables)`` of a model dir or training workdir."""
-    if os.path.isfile(os.path.join(path, MODEL_FILE)):
-        with open(os.path.join(path, MODEL_FILE)) as f:
-            desc = json.load(f)
-        with np.load(os.path.join(path, VARIABLES_FILE)) as f:
-            variables = _unflatten(dict(f))
+    if os.path.lexists(os.path.join(path, MODEL_FILE)):
+        desc = read_json(os.path.join(path, MODEL_FILE), "model description")
+        if not isinstance(desc.get("model"), str) or not isinstance(desc.get("kwargs"), dict):
+            raise UserError(
+                f"{os.path.join(path, MODEL_FILE)} names no model and arguments; it was not "
+                "written by jaxsr (convert the weights again)."
+            )
+        variables_path = os.path.join(path, VARIABLES_FILE)
+        try:
+            with np.load(variables_path, allow_pickle=False) as f:
+                variables = _unflatten(dict(f))
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise UserError(
+                f"{variables_path}: the model's weights are missing or damaged "
+                f"({type(e).__name__}: {e}); convert or save the model again."
+            ) from e
         return desc["model"], desc["kwargs"], variables
-    if os.path.isfile(os.path.join(path, CONFIG_FILE)):
+    if os.path.lexists(os.path.join(path, CONFIG_FILE)):
         config = load_config(path)
         if config.get("task") not in TASKS:
             raise UserError(f"{path}: config.json names no known task ({config.get('task')!r}).")

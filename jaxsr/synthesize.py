@@ -26,7 +26,14 @@ import numpy as np
 
 from jaxsr.cli_flags import add_flag
 from jaxsr.data.images import ImageError, list_images, write_image
-from jaxsr.data.label_maps import label_key, read_instances, read_label, resize_example, target_size
+from jaxsr.data.label_maps import (
+    check_same_size,
+    label_key,
+    read_instances,
+    read_label,
+    resize_example,
+    target_size,
+)
 from jaxsr.errors import UserError, cli
 from jaxsr.files import make_dirs
 from jaxsr.models import build_model
@@ -140,6 +147,8 @@ def main(argv=None) -> int:
         labels = list_images(args.labels)
     except ImageError as e:
         raise UserError(f"--labels: {e}") from e
+    if not labels:
+        raise UserError(f"--labels: {args.labels} holds no label maps (image files).")
     inst_by = {}
     if synth.use_instance:
         if not args.instances:
@@ -159,12 +168,13 @@ def main(argv=None) -> int:
             print(f"[{i}/{len(labels)}] {dst} exists, kept (--overwrite replaces it)")
             continue
         try:
-            label = read_label(path, synth.label_nc)
+            label = read_label(path, synth.label_nc, flag="--label_nc")
             inst = None
             if synth.use_instance:
                 if label_key(path) not in inst_by:
                     raise UserError(f"{path} has no instance map in {args.instances}.")
                 inst = read_instances(inst_by[label_key(path)])
+                check_same_size(path, label.shape[:2], inst_by[label_key(path)], inst.shape)
         except ImageError as e:
             raise UserError(str(e)) from e
         h, w = label.shape[:2]

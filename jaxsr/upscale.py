@@ -28,8 +28,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsr.cli_flags import add_flag
-from jaxsr.data.images import IMAGE_EXTENSIONS, ImageError, Picture, read_image, write_image
+from jaxsr.data.images import (
+    IMAGE_EXTENSIONS,
+    ImageError,
+    Picture,
+    list_images,
+    read_image,
+    write_image,
+)
 from jaxsr.errors import UserError, cli
+from jaxsr.files import file_problem
 from jaxsr.ops.ensemble import self_ensemble
 from jaxsr.ops.imresize import imresize
 from jaxsr.ops.tiling import tile_windows, tiled_apply
@@ -117,15 +125,12 @@ def make_apply(model_path: str, dtype: str, ensemble: bool = False):
 
 def _input_files(path: str) -> list[str]:
     if os.path.isdir(path):
-        files = sorted(
-            os.path.join(path, f)
-            for f in os.listdir(path)
-            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
-        )
-    elif os.path.isfile(path):
-        files = [path]
+        files = list_images(path)
     else:
-        raise UserError(f"--input {path!r} is neither an image file nor a folder.")
+        problem = file_problem(path)
+        if problem:
+            raise UserError(f"--input {path!r}: {problem}; give an image file or a folder.")
+        files = [path]
     if not files:
         raise UserError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) in {path!r}.")
     return files

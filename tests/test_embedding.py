@@ -91,6 +91,10 @@ def test_study_trains_on_some_photos_and_scores_the_others(tmp_path):
     from jaxsr.embedding.study import StudyOptions, run_study
 
     data = _photo_folder(tmp_path / "photos")
+    # Files that are no usable photo are left out before training, not found after it.
+    os.mkfifo(os.path.join(data, "fifo.png"))
+    os.symlink(os.path.join(data, "loop.png"), os.path.join(data, "loop.png"))
+    Image.fromarray(builtin_photo("coffee")[:1, :1]).save(os.path.join(data, "dot.png"))
     workdir = str(tmp_path / "study")
     config = recipe_config("dasr", "study,tiny")
     opts = StudyOptions(
@@ -108,6 +112,7 @@ def test_study_trains_on_some_photos_and_scores_the_others(tmp_path):
         assert json.load(f) == json.loads(json.dumps(summary))
     heldout, train = summary["heldout_photos"], summary["train_photos"]
     assert len(heldout) == 2 and len(train) == 4 and not set(heldout) & set(train)
+    assert not {"fifo.png", "loop.png", "dot.png"} & set(heldout + train)
     assert sorted(os.listdir(os.path.join(workdir, "split", "train"))) == train
     with open(os.path.join(workdir, "config.json")) as f:  # the loop trained on the 4 only
         trained_on = json.load(f)["data"]["train"]["hr_dir"]

@@ -9,6 +9,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -237,20 +238,47 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tmp_path):
     assert Checkpointer(workdir).latest_step() == 2
 
 
-@pytest.mark.slow
-def test_an_unreadable_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
-    config = tiny_config(num_train_steps=4, checkpoint_every=2)
-    straight = train_and_evaluate(config, str(tmp_path / "a"))
-    workdir = str(tmp_path / "b")
-    train_and_evaluate(config, workdir)
-    # Damage step 4's array data (as a second writer or a bad disk would).
-    for dirpath, _, names in os.walk(os.path.join(workdir, "checkpoints", "4", "state")):
+def _truncate_arrays(step_dir):
+    for dirpath, _, names in os.walk(os.path.join(step_dir, "state")):
         for n in names:
             if os.path.basename(dirpath) == "d":
                 with open(os.path.join(dirpath, n), "r+b") as f:
                     f.truncate(10)
+
+
+def _garble(path):
+    with open(path, "w") as f:
+        f.write('{"next_ind')
+
+
+# Each way a checkpoint can be damaged (by a second writer before workdir locking
+# existed, a bad disk, a hand-made copy that missed a folder).
+DAMAGE = {
+    "state arrays truncated": _truncate_arrays,
+    "data part missing": lambda d: shutil.rmtree(os.path.join(d, "data")),
+    "data position garbled": lambda d: _garble(os.path.join(d, "data", "process_0-of-1.json")),
+    "state metadata missing": lambda d: os.remove(os.path.join(d, "state", "_METADATA")),
+    "state folder missing": lambda d: shutil.rmtree(os.path.join(d, "state")),
+}
+
+
+@pytest.fixture(scope="module")
+def four_steps(tmp_path_factory):
+    """A finished 4-step run (checkpoints at 2 and 4) and its final params."""
+    config = tiny_config(num_train_steps=4, checkpoint_every=2)
+    workdir = str(tmp_path_factory.mktemp("straight") / "w")
+    return config, workdir, jax.device_get(train_and_evaluate(config, workdir).params)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, four_steps, damage):
+    config, straight, params = four_steps
+    workdir = str(tmp_path / "w")
+    shutil.copytree(straight, workdir)
+    DAMAGE[damage](os.path.join(workdir, "checkpoints", "4"))
     resumed = train_and_evaluate(config, workdir)
-    assert tree_equal(straight.params, resumed.params)
+    assert tree_equal(params, resumed.params)
     assert os.listdir(os.path.join(workdir, "checkpoints_unreadable")) == ["4"]
     assert Checkpointer(workdir).latest_step() == 4
 
@@ -445,3 +473,183 @@ def test_the_run_logs_what_it_trains_and_evaluates_on(tmp_path, caplog):
 
 
 # 10. SIGTERM exits 75: tests/test_train.py::test_sigterm_saves_a_checkpoint_and_the_rerun_resumes
+
+
+# 11. the second probe (issue 24) -----------------------------------------------------
+
+
+@pytest.fixture
+def pix2pixhd_model(tmp_path):
+    """A random pix2pixHD global generator for 8 classes + the edge channel."""
+    from jaxsr.models import GlobalGenerator
+
+    kw = dict(ngf=4, n_downsampling=1, n_blocks=1)
+    variables = GlobalGenerator(**kw).init(jax.random.key(0), jnp.zeros((1, 8, 8, 9)))
+    save_model(str(tmp_path / "g"), "pix2pixhd_global", kw, variables)
+    return str(tmp_path / "g")
+
+
+def _maps(folder, label_hw, inst_hw, label_value=1):
+    os.makedirs(f"{folder}/labels", exist_ok=True)
+    os.makedirs(f"{folder}/insts", exist_ok=True)
+    Image.fromarray(np.full(label_hw, label_value, np.uint8)).save(
+        f"{folder}/labels/a_gtFine_labelIds.png"
+    )
+    Image.fromarray(np.ones(inst_hw, np.uint16)).save(f"{folder}/insts/a_gtFine_instanceIds.png")
+
+
+def test_synthesize_refuses_maps_of_different_sizes_like_training(
+    tmp_path, pix2pixhd_model, capsys
+):
+    from jaxsr import synthesize
+
+    _maps(tmp_path, (32, 40), (32, 48))
+    out = tmp_path / "out"
+    args = [f"--model={pix2pixhd_model}", f"--labels={tmp_path}/labels", "--label_nc=8"]
+    args += [f"--instances={tmp_path}/insts", f"--output={out}"]
+    assert synthesize.main(args) == 2
+    err = capsys.readouterr().err
+    assert "a_gtFine_instanceIds.png is 48x32 but its label map" in err and "is 40x32" in err
+    assert not out.exists() or not os.listdir(out)
+    # Same sizes: a picture. A label id beyond the classes names synthesize's own flag.
+    _maps(tmp_path, (32, 40), (32, 40))
+    assert synthesize.main(args) == 0 and os.listdir(out) == ["a_gtFine_labelIds.png"]
+    _maps(tmp_path, (32, 40), (32, 40), label_value=9)
+    assert synthesize.main([*args, "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "label id 9 is not below label_nc=8; set --label_nc to" in err, err
+    assert "--config." not in err
+
+
+def test_synthesize_on_an_empty_labels_folder_is_an_error(tmp_path, pix2pixhd_model, capsys):
+    from jaxsr import synthesize
+
+    (tmp_path / "labels").mkdir()
+    args = [f"--model={pix2pixhd_model}", f"--labels={tmp_path / 'labels'}", "--label_nc=8"]
+    assert synthesize.main([*args, f"--output={tmp_path / 'out'}"]) == 2
+    assert "holds no label maps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "content,expect",
+    [
+        ('{"task": "sr", "mod', "damaged or truncated"),
+        ("", "damaged or truncated"),
+        ("[1, 2]", "holds a JSON list, not an object"),
+    ],
+)
+def test_a_damaged_config_json_is_one_sentence_in_every_tool(
+    tmp_path, trained_workdir, content, expect, capsys
+):
+    from jaxsr import synthesize
+
+    workdir = tmp_path / "w"
+    shutil.copytree(trained_workdir[0], workdir)
+    (workdir / "config.json").write_text(content)
+    with pytest.raises(UserError, match=f"config.json: the run's config .*{expect}"):
+        train_and_evaluate(tiny_config(), str(workdir))
+    assert evaluate.main([f"--model={workdir}", "--data=builtin"]) == 2
+    assert synthesize.main([f"--model={workdir}", f"--labels={tmp_path}", "--output=o"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2 and all(expect in e for e in errors), errors
+    with pytest.raises(UserError, match=expect):
+        load_model(str(workdir))
+
+
+@pytest.mark.slow
+def test_pix2pixhd_on_an_empty_cityscapes_folder_stops_before_anything(tmp_path):
+    root = tmp_path / "city"
+    for part in ("train_label", "train_inst", "train_img"):
+        (root / part).mkdir(parents=True)
+    config = recipe_config("pix2pixhd", "tiny", **{"data.train.kind": "folder"})
+    config.data.train.root = str(root)
+    with pytest.raises(UserError, match=r"train_label holds no images\. A pix2pixHD dataset"):
+        train_and_evaluate(config, str(tmp_path / "w"))
+    assert not (tmp_path / "w").exists()
+
+
+def test_a_missing_dataset_folder_leaves_no_workdir_behind(tmp_path):
+    config = tiny_config(**{"data.train.kind": "folder"})
+    config.data.train.hr_dir = str(tmp_path / "nowhere")
+    with pytest.raises(UserError, match="Dataset folder not found"):
+        train_and_evaluate(config, str(tmp_path / "w"))
+    assert not (tmp_path / "w").exists()
+
+
+def test_prepare_reports_a_link_loop_and_a_fifo_and_goes_on(tmp_path, capsys):
+    from jaxsr.data.prepare import main as prepare_main
+
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(builtin_photo("coffee")[:40, :48]).save(src / "a.png")
+    os.symlink(src / "loop.png", src / "loop.png")
+    os.mkfifo(src / "pipe.png")
+    assert prepare_main([f"--src={src}", f"--out={tmp_path / 'rec'}"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped loop.png" in err and "loops back on itself" in err
+    assert "skipped pipe.png" in err and "FIFO" in err
+    index = read_json(tmp_path / "rec" / "index.json")
+    assert [r["name"] for r in index["records"]] == ["a.png"]
+
+
+def test_image_readers_name_a_fifo_and_a_link_loop_for_what_they_are(tmp_path):
+    from jaxsr.data.images import ImageError, read_image, verify_image
+
+    os.mkfifo(tmp_path / "pipe.png")
+    os.symlink(tmp_path / "loop.png", tmp_path / "loop.png")
+    for read in (read_image, verify_image):
+        with pytest.raises(ImageError, match=r"pipe.png: a FIFO \(named pipe\), not a regular"):
+            read(str(tmp_path / "pipe.png"))
+        with pytest.raises(ImageError, match="loop.png: a symbolic link that loops back"):
+            read(str(tmp_path / "loop.png"))
+    upscale_args = [f"--model={tmp_path}", f"--output={tmp_path / 'o'}"]
+    assert upscale_main([*upscale_args, f"--input={tmp_path / 'pipe.png'}"]) == 2
+
+
+def test_an_image_too_large_for_memory_is_named_and_left_out(tmp_path, monkeypatch, capsys):
+    from jaxsr.data import pipeline
+
+    d = tmp_path / "set"
+    d.mkdir()
+    Image.fromarray(builtin_photo("coffee")[:64, :96]).save(d / "a.png")
+    Image.fromarray(np.zeros((1200, 1000, 3), np.uint8)).save(d / "big.png")
+    # As if this machine had 64 MiB free: the 1.2 Mpx image needs ~146 MiB to score.
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 64 << 20)
+    out = tmp_path / "r.json"
+    assert evaluate.main(["--model=bicubic", f"--data={d}", f"--out={out}"]) == 0
+    result = read_json(out)["datasets"]["set"]
+    assert [r["image"] for r in result["per_image"]] == ["a.png"]
+    (skipped,) = result["skipped"]
+    assert skipped["image"] == "big.png"
+    assert "1000x1200 needs about 0.1 GiB to score, more than the 0.1 GiB" in skipped["reason"]
+    assert evaluate.main(["--model=bicubic", f"--data={d}", "--strict"]) == 2
+    assert "big.png: 1000x1200 needs about" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_recipe_mismatch_names_the_task_and_model_first(tmp_path, trained_workdir):
+    workdir = tmp_path / "w"
+    shutil.copytree(trained_workdir[0], workdir)
+    with pytest.raises(UserError) as e:
+        train_and_evaluate(recipe_config("pix2pixhd", "tiny"), str(workdir))
+    shown = str(e.value).split(": ", 1)[1]
+    assert shown.startswith("task: 'sr' -> 'pix2pixhd'; model.name: 'rrdbnet' -> "), shown
+
+
+def test_niqe_of_flat_blocks_prints_no_numpy_warnings():
+    import warnings
+
+    from jaxsr.metrics import niqe
+
+    img = builtin_photo("coffee")[:192, :192].copy()
+    img[:96, :96] = 128  # a flat block: its AGGD fit has nothing on one side
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = niqe(img)
+    assert np.isfinite(value)
+
+
+@pytest.mark.parametrize("module", ["jaxsr.main", "jaxsr.benchmark", "jaxsr.embedding"])
+def test_help_of_the_absl_tools_exits_0(module):
+    proc = run_cli(module, ["--help"], timeout=120)
+    assert proc.returncode == 0 and "--config" in proc.stdout, proc.stderr[-1000:]

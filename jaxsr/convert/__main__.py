@@ -56,6 +56,24 @@ def _architecture(sd: dict):
     return sftgan_architecture(sd) or pix2pixhd_architecture(sd)
 
 
+def check_finite(src: str, sd: dict) -> None:
+    """Refuse weights holding NaN or infinity (a diverged run or a damaged file): the
+    converted model would only ever output NaN."""
+    bad = {}
+    for key, v in sd.items():
+        if v.dtype.kind not in "biu":  # float16/32/64 and bfloat16
+            n = int(np.size(v) - np.count_nonzero(np.isfinite(v)))
+            if n:
+                bad[key] = n
+    if bad:
+        shown = ", ".join(f"{k} ({n} of {sd[k].size})" for k, n in list(bad.items())[:3])
+        more = f" and {len(bad) - 3} more tensors" if len(bad) > 3 else ""
+        raise UserError(
+            f"{src}: NaN or infinite values in {shown}{more}; the checkpoint is damaged or "
+            "from a diverged run, so nothing was converted."
+        )
+
+
 def convert(src: str, out: str, *, overwrite: bool = False) -> str:
     """Convert ``src`` into ``out``; returns a one-line description of what was written.
 
@@ -66,6 +84,7 @@ def convert(src: str, out: str, *, overwrite: bool = False) -> str:
     if not isinstance(obj, dict):
         raise UserError(f"{src}: expected a state dict (a mapping), found {type(obj).__name__}.")
     sd = flat_state_dict(unwrap(obj))
+    check_finite(src, sd)
     try:
         found = _architecture(sd)
     except (KeyError, IndexError, ValueError) as e:  # a recognised layout with odd tensors

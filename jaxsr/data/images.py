@@ -16,7 +16,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from jaxsr.files import atomic_path
+from jaxsr.files import atomic_path, file_problem
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 
@@ -75,13 +75,18 @@ def _read_png16(path: str) -> np.ndarray:
     return data.reshape(height, width, info["planes"])
 
 
+def _check_file(path: str) -> None:
+    problem = file_problem(path)
+    if problem:  # a FIFO would block the decoder; a link loop is not "no such file"
+        raise ImageError(f"{path}: {problem}.")
+
+
 def verify_image(path: str) -> tuple[int, int]:
     """``(height, width)`` after reading the whole file, so that a truncated or damaged
     image is caught now rather than when a batch needs it: PNG chunks are checked
     against their CRCs, JPEG streams are entropy-decoded at 1/8 size (every byte is
     read), other formats are decoded in full. Raises :class:`ImageError`."""
-    if not os.path.isfile(path):
-        raise ImageError(f"{path}: no such file.")
+    _check_file(path)
     try:
         with Image.open(path) as im:
             size = im.size[1], im.size[0]
@@ -98,8 +103,7 @@ def verify_image(path: str) -> tuple[int, int]:
 
 def read_image(path: str) -> Picture:
     """Decode ``path`` into a :class:`Picture`; raise :class:`ImageError` if it cannot be used."""
-    if not os.path.isfile(path):
-        raise ImageError(f"{path}: no such file.")
+    _check_file(path)
     try:
         if _png_bit_depth(path) == 16:
             px = _read_png16(path)

@@ -75,8 +75,9 @@ def label_key(path: str) -> str:
     return stem
 
 
-def read_label(path: str, label_nc: int) -> np.ndarray:
-    """Label ids ``(H, W)`` int32 (``label_nc > 0``) or an RGB label image (``label_nc`` 0)."""
+def read_label(path: str, label_nc: int, flag: str = "--config.label_nc") -> np.ndarray:
+    """Label ids ``(H, W)`` int32 (``label_nc > 0``) or an RGB label image (``label_nc`` 0);
+    ``flag`` is how the calling tool spells the setting in its error."""
     pic = read_image(path)
     if label_nc == 0:
         return pic.rgb_uint8()
@@ -89,7 +90,7 @@ def read_label(path: str, label_nc: int) -> np.ndarray:
     if ids.max(initial=0) >= label_nc:
         raise ImageError(
             f"{path}: label id {int(ids.max())} is not below label_nc={label_nc}; set "
-            "--config.label_nc to the number of classes of this dataset."
+            f"{flag} to the number of classes of this dataset."
         )
     return ids
 
@@ -136,13 +137,16 @@ def folder_source(cfg, *, label_nc: int, instances: bool, images: bool) -> Label
     """The official layout under ``cfg.root``, every file checked (module docstring)."""
     root, phase = cfg.root, cfg.phase
     dirs = {k: os.path.join(root, f"{phase}_{k}") for k in ("label", "inst", "img")}
+    layout = (
+        f"A pix2pixHD dataset has {phase}_label/, {phase}_inst/ and {phase}_img/ under its "
+        f"root ({root})."
+    )
     try:
         labels = list_images(dirs["label"])
     except ImageError as e:
-        raise UserError(
-            f"No label maps: {e} A pix2pixHD dataset has {phase}_label/, {phase}_inst/ and "
-            f"{phase}_img/ under its root ({root})."
-        ) from e
+        raise UserError(f"No label maps: {e} {layout}") from e
+    if not labels:
+        raise UserError(f"No label maps: {dirs['label']} holds no images. {layout}")
 
     def partners(kind: str) -> dict[str, str]:
         try:
@@ -180,20 +184,27 @@ def _size(path: str) -> tuple[int, int]:
         raise UserError(f"{path}: cannot be read as an image ({e}).") from e
 
 
+def check_same_size(label: str, label_hw, other: str, other_hw) -> None:
+    """Stop unless an instance map or photo has its label map's size: resized apart,
+    their edges and regions would no longer line up (training and synthesis alike)."""
+    if tuple(other_hw) != tuple(label_hw):
+        (h, w), (oh, ow) = label_hw, other_hw
+        raise UserError(
+            f"{other} is {ow}x{oh} but its label map {label} is {w}x{h}; the label, "
+            "instance and photo of an example must have the same size."
+        )
+
+
 def _check_files(source: LabelMapSource) -> None:
     """Read every label map (ids < label_nc) and compare every partner's size."""
     for i, label in enumerate(source.labels):
         try:
-            h, w = read_label(label, source.label_nc).shape[:2]
+            hw = read_label(label, source.label_nc).shape[:2]
         except ImageError as e:
             raise UserError(str(e)) from e
         for other in (source.insts[i], source.images[i]):
-            if other is not None and _size(other) != (h, w):
-                oh, ow = _size(other)
-                raise UserError(
-                    f"{other} is {ow}x{oh} but its label map {label} is {w}x{h}; the label, "
-                    "instance and photo of an example must have the same size."
-                )
+            if other is not None:
+                check_same_size(label, hw, other, _size(other))
 
 
 # -- the builtin stand-in -----------------------------------------------------------

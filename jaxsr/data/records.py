@@ -24,7 +24,6 @@ example, whatever the shuffle.
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import tempfile
@@ -36,7 +35,7 @@ from PIL import Image
 
 from jaxsr.data.images import ImageError, read_image
 from jaxsr.errors import UserError
-from jaxsr.files import make_dirs, write_json_atomic
+from jaxsr.files import file_problem, make_dirs, read_json, write_json_atomic
 
 INDEX = "index.json"
 ENCODINGS = ("auto", "png", "raw")
@@ -114,9 +113,20 @@ def write_dataset(
         raise UserError(f"encoding={encoding!r}: choose one of {', '.join(ENCODINGS)}.")
     if os.path.exists(out):
         raise UserError(f"{out} exists; remove it or choose another --out.")
-    pairs = list(pairs)
+    pairs, skipped = list(pairs), []
     if not pairs:
         raise UserError("No images to prepare; check --src.")
+    readable = []
+    for name, hr, lr in pairs:  # a FIFO, link loop or dangling link is no image
+        problem = next((f"{p}: {why}." for p in (hr, lr) if p and (why := file_problem(p))), None)
+        if problem:
+            logging.warning("Skipping %s", problem)
+            skipped.append([name, problem])
+        else:
+            readable.append((name, hr, lr))
+    pairs = readable
+    if not pairs:
+        raise UserError(f"None of the {len(skipped)} images can be read; nothing written.")
     if shards <= 0:
         size = sum(os.path.getsize(h) for _, h, _ in pairs)
         shards = max(1, min(len(pairs), round(size / 1e9)))
@@ -127,7 +137,7 @@ def write_dataset(
         names = [f"images-{i:05d}-of-{shards:05d}.array_record" for i in range(shards)]
         writers = [ArrayRecordWriter(os.path.join(tmp, n), _WRITER_OPTIONS) for n in names]
         per_shard = -(-len(pairs) // shards)  # consecutive runs: shard k holds records k*n..
-        records, skipped = [], []
+        records = []
         for name, hr, lr in progress(pairs) if progress else pairs:
             try:
                 gt = read_image(hr).rgb_uint8()
@@ -166,13 +176,12 @@ def write_dataset(
 
 def read_index(folder: str) -> dict:
     path = os.path.join(folder, INDEX)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise UserError(
             f"{folder} is not a prepared dataset (no {INDEX}); make one with "
             f"`python -m jaxsr.data.prepare --src=IMAGES --out={folder}`."
         )
-    with open(path) as f:
-        index = json.load(f)
+    index = read_json(path, "dataset index")
     if index.get("format") != FORMAT:
         raise UserError(f"{path} is not a {FORMAT} index; prepare the dataset again.")
     return index

@@ -17,7 +17,6 @@ photos, embed *other* photos under fixed degradations, and score the separation.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import jax
@@ -27,6 +26,7 @@ from absl import logging
 
 from jaxsr.data.degradations import PAPER_ANISO_KERNELS, FixedDegradation
 from jaxsr.data.images import ImageError, list_images, read_image
+from jaxsr.data.sources import scan_files
 from jaxsr.embedding.analysis import (
     degraded_views,
     embed_all,
@@ -36,7 +36,7 @@ from jaxsr.embedding.analysis import (
 )
 from jaxsr.embedding.plot import scatter_panels
 from jaxsr.errors import UserError
-from jaxsr.files import write_json_atomic
+from jaxsr.files import read_json, write_json_atomic
 from jaxsr.saved_model import load_model
 
 
@@ -56,20 +56,25 @@ class StudyOptions:
     seed: int = 0
 
 
-def split_photos(workdir: str, opts: StudyOptions) -> dict:
+def split_photos(workdir: str, opts: StudyOptions, min_size: int = 1) -> dict:
     """``{'train': [...], 'heldout': [...]}`` (file names), made once per workdir.
 
-    The training photos are linked into ``workdir/split/train`` (the loop's image
-    folder), the held-out ones into ``workdir/split/heldout``.
+    Every photo is read through first (``scan_files``): one that cannot be decoded, is
+    not a regular file or is smaller than ``min_size`` is left out with a warning now,
+    not found after training. The training photos are linked into
+    ``workdir/split/train`` (the loop's image folder), the held-out ones into
+    ``workdir/split/heldout``.
     """
     try:
         files = list_images(opts.data)
     except ImageError as e:
         raise UserError(f"{e} Pass --data=FOLDER of photos.") from None
+    files, _ = scan_files(files, min_size)
     names = [os.path.basename(f) for f in files]
     if len(names) < opts.heldout + 2:
         raise UserError(
-            f"{opts.data} holds {len(names)} images; the study needs more than --heldout="
+            f"{opts.data} holds {len(names)} usable images (at least {min_size}x{min_size} "
+            f"pixels); the study needs more than --heldout="
             f"{opts.heldout} + 1 (two or more to train on)."
         )
     perm = np.random.default_rng(opts.split_seed).permutation(len(names))
@@ -80,9 +85,8 @@ def split_photos(workdir: str, opts: StudyOptions) -> dict:
         "train": sorted(names[i] for i in perm[opts.heldout :]),
     }
     path = os.path.join(workdir, "split.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f)
+    if os.path.lexists(path):
+        old = read_json(path, "study's split")
         if old != split:
             raise UserError(
                 f"{workdir} was made with another split ({path}: {len(old['train'])} train / "
@@ -174,7 +178,8 @@ def run_study(config, workdir: str, opts: StudyOptions, *, model: str = "", prog
     if opts.heldout < 2:
         raise UserError(f"--heldout={opts.heldout}: leave-one-photo-out needs 2 or more photos.")
     os.makedirs(workdir, exist_ok=True)
-    split = split_photos(workdir, opts)
+    # Every photo, trained on or held out, must give at least one training patch.
+    split = split_photos(workdir, opts, int(config.data.patch_size))
     if not model:
         train_encoder(config, workdir, **kw)
     module, variables = load_model(model or workdir)

@@ -136,6 +136,17 @@ class Checkpointer:
             return False
         return True
 
+    def _data_position_reads(self, step: int) -> bool:
+        """Whether ``step`` holds a readable data position for this process: one that
+        reads but does not fit is another data config; a missing or garbled one is a
+        damaged checkpoint."""
+        try:
+            saved = saved_data_positions(os.path.join(self.directory, str(step)))
+            json.loads(saved[jax.process_count()][jax.process_index()])
+        except (OSError, KeyError, ValueError):
+            return False
+        return True
+
     def _set_aside(self, step: int) -> str:
         """Move an unreadable step out of the manager's folder (never delete it)."""
         aside = os.path.join(os.path.dirname(self.directory), "checkpoints_unreadable")
@@ -215,6 +226,7 @@ class Checkpointer:
             if (
                 mismatch is not None
                 and data_iterator is not None
+                and self._data_position_reads(step)
                 and self._state_reads(step, abstract)
             ):
                 raise UserError(

@@ -15,6 +15,7 @@ resumes exactly, from the newest readable checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
 
@@ -106,20 +107,41 @@ def train_and_evaluate(
     compile_cache.enable()
     mesh = sharding.make_mesh()
     sharding.check_batch_size(config.data.batch_size, mesh)
+    compiles = compile_cache.CompileCounter()
+    # The task opens its training and evaluation data (every file is checked) before
+    # the workdir is made, so a wrong dataset path leaves nothing behind.
+    task = make_task(config)
+    train_iter = iter(task.train_data(jax.process_index(), jax.process_count()))
+    consts = sharding.put_replicated(task.constants(), mesh)
+    # Every process evaluates on its own first device (see sharding.local_copy); only
+    # process 0's writer records the results.
+    evaluator = task.evaluator(sharding.local_copy(consts))
     with Workdir(workdir, primary=jax.process_index() == 0) as wd:
         checkpointer = Checkpointer(workdir, keep=config.keep_checkpoints)
         fresh = checkpointer.latest_step() is None  # nothing to resume: any config will do
         changes = wd.check_config(config, allow_change=allow_config_change or fresh)
+        run = _Run(task, train_iter, consts, evaluator, mesh, compiles)
         try:
-            return _train(config, workdir, wd, checkpointer, changes, mesh)
+            return _train(config, workdir, wd, checkpointer, changes, run)
         finally:
             checkpointer.close()
 
 
-def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, changes, mesh):
-    compiles = compile_cache.CompileCounter()
-    task = make_task(config)
-    train_iter = iter(task.train_data(jax.process_index(), jax.process_count()))
+@dataclasses.dataclass
+class _Run:
+    """What a run opened before its workdir: the task, its data and constants."""
+
+    task: object
+    train_iter: object
+    consts: dict
+    evaluator: object
+    mesh: object
+    compiles: compile_cache.CompileCounter
+
+
+def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, changes, run: _Run):
+    task, train_iter, consts, evaluator = run.task, run.train_iter, run.consts, run.evaluator
+    mesh, compiles = run.mesh, run.compiles
     state = init_state(task, config, mesh)
     restored = checkpointer.restore(state, train_iter)
     if restored is not None:
@@ -155,10 +177,6 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
             compiled[phase] = compile_train_step(task, mesh, phases[phase][1])
         return compiled[phase](state, batch, consts)
 
-    consts = sharding.put_replicated(task.constants(), mesh)
-    # Every process evaluates on its own first device (see sharding.local_copy); only
-    # process 0's writer records the results.
-    evaluator = task.evaluator(sharding.local_copy(consts))
     predict = jax.jit(task.predict)
     report = periodic_actions.ReportProgress(
         num_train_steps=num_steps, writer=writer, every_steps=config.log_every

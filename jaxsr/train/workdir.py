@@ -24,7 +24,7 @@ import ml_collections
 from absl import logging
 
 from jaxsr.errors import UserError
-from jaxsr.files import is_remote, make_dirs, write_error, write_json_atomic
+from jaxsr.files import is_remote, make_dirs, read_json, write_error, write_json_atomic
 
 CONFIG_FILE, HISTORY_FILE, LOCK_FILE = "config.json", "config_history.json", ".lock"
 
@@ -49,10 +49,9 @@ def config_dict(config) -> dict:
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
     path = os.path.join(workdir, CONFIG_FILE)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise UserError(f"{workdir!r} is not a jaxsr workdir (no {CONFIG_FILE}); check the path.")
-    with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
+    return ml_collections.ConfigDict(read_json(path, "run's config"))
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -70,6 +69,14 @@ def config_changes(old: dict, new: dict) -> dict[str, tuple]:
     """``{dotted field: (old, new)}`` for every field that differs (missing = None)."""
     a, b = flatten(old), flatten(new)
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def _weight(field: str) -> tuple[int, str]:
+    """Fields that say which method and network a run is come first in a refusal."""
+    first = ("task", "model.name", "scale")
+    if field in first:
+        return first.index(field), field
+    return (len(first) if field.startswith("model.") else len(first) + 1), field
 
 
 class Workdir:
@@ -122,10 +129,9 @@ class Workdir:
 
     def saved_config(self) -> dict | None:
         path = os.path.join(self.path, CONFIG_FILE)
-        if is_remote(self.path) or not os.path.isfile(path):
+        if is_remote(self.path) or not os.path.lexists(path):
             return None
-        with open(path) as f:
-            return json.load(f)
+        return read_json(path, "run's config")
 
     def check_config(self, config, *, allow_change: bool) -> dict[str, tuple]:
         """The changes from the saved config; stop unless they are operational or allowed."""
@@ -133,7 +139,7 @@ class Workdir:
         if saved is None:
             return {}
         changes = config_changes(saved, config_dict(config))
-        asked = [k for k in changes if k not in OPERATIONAL_FIELDS]
+        asked = sorted((k for k in changes if k not in OPERATIONAL_FIELDS), key=_weight)
         if asked and not allow_change:
             shown = "; ".join(f"{k}: {changes[k][0]!r} -> {changes[k][1]!r}" for k in asked[:8])
             more = f" (and {len(asked) - 8} more)" if len(asked) > 8 else ""
@@ -151,9 +157,8 @@ class Workdir:
             return
         if resumed and changes:
             path = os.path.join(self.path, HISTORY_FILE)
-            if os.path.isfile(path):
-                with open(path) as f:
-                    history = json.load(f)
+            if os.path.lexists(path):
+                history = read_json(path, "config history")
             else:
                 history = {"original": self.saved_config(), "changes": []}
             fields = {k: {"old": old, "new": new} for k, (old, new) in changes.items()}
