@@ -1,5 +1,7 @@
 """jaxsr: super-resolution and image restoration in JAX/Flax at accelerator scale."""
 
+import jaxsr.files  # noqa: F401  (routes object-store clients before any library uses them)
+
 __version__ = "0.1.0"
 
 

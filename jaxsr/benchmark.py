@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import platform
-import resource
 import shutil
 import sys
 import tempfile
@@ -57,6 +55,7 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from jaxsr import attention_benchmark  # noqa: E402
+from jaxsr.bench import harness, suite  # noqa: E402
 from jaxsr.cli_flags import parse_absl_flags  # noqa: E402
 from jaxsr.data.degradations import FixedDegradation  # noqa: E402
 from jaxsr.errors import UserError  # noqa: E402
@@ -77,26 +76,19 @@ _SPSA_SIZES = flags.DEFINE_string("spsa_sizes", "24,64,128", "SPSAGAN: LR sides 
 _PRECISION = flags.DEFINE_bool(
     "precision_table", False, "Only the train step in fp32/bf16 x remat off/on, side by side."
 )
-flags.mark_flags_as_required(["config"])
+_SUITE = flags.DEFINE_enum(
+    "suite", None, ["paper", "tiny"], "Time every recipe's train step (see jaxsr.bench.suite)."
+)
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "With --suite: list the rows, time nothing.")
+_ONLY = flags.DEFINE_string("only", "", "With --suite: only these recipes (comma-separated).")
+_BUDGET = flags.DEFINE_float("budget_s", 480.0, "With --suite: start no row after this long.")
 
-
-def machine() -> str:
-    dev = jax.devices()[0]
-    kind = getattr(dev, "device_kind", dev.platform)
-    return (
-        f"{jax.device_count()}x {kind} ({dev.platform}), "
-        f"host {platform.processor() or platform.machine()} with {os.cpu_count()} CPU cores, "
-        f"jax {jax.__version__}"
-    )
-
-
-def _timed(fn, steps: int) -> float:
-    """Seconds per call of ``fn`` (which must block until its result is ready)."""
-    fn()  # warm-up (allocations, caches)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    return (time.perf_counter() - t0) / steps
+machine, _timed, _peak_rss, _device_peak = (
+    harness.machine,
+    harness.timed,
+    harness.peak_rss,
+    harness.device_peak,
+)
 
 
 def _rss() -> int:
@@ -104,73 +96,25 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-
-
-def _device_peak() -> int | None:
-    stats = jax.devices()[0].memory_stats() or {}
-    return stats.get("peak_bytes_in_use")
-
-
 def bench_jaxsr_train(config, steps: int, *, extras: bool = True) -> dict:
-    """The jaxsr train step; ``extras``: also the warm compile, the input pipeline and
-    (DASR) the host-degradation variant."""
-    mesh = sharding.make_mesh()
-    sharding.check_batch_size(config.data.batch_size, mesh)
-    task = make_task(config)
-    host_batch = task.example_batch(config.data.batch_size)
-    batch = sharding.put_batch(host_batch, mesh)
-    state = init_state(task, config, mesh)
-    consts = sharding.put_replicated(task.constants(), mesh)
-    # A staged task (DASR) is timed in its last, most expensive stage.
-    step_fn = task.phases()[-1][1]
-    step = compile_train_step(task, mesh, step_fn)
-    t0 = time.perf_counter()
-    compiled = step.lower(state, batch, consts).compile()
-    compile_s = time.perf_counter() - t0
-    warm_s = float("nan")
-    if extras:
-        # Again, as a second run would: traced and lowered anew, loaded from the
-        # persistent compilation cache that the first compile filled (not from memory).
-        jax.clear_caches()
-        loaded = compile_cache.CompileCounter()
-        t0 = time.perf_counter()
-        step.lower(state, batch, consts).compile()
-        if loaded.loaded and not loaded.compiled:
-            warm_s = time.perf_counter() - t0
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    flops = float(cost.get("flops", 0.0)) if cost else 0.0
-    mem = compiled.memory_analysis()
-    peak = None
-    if mem is not None:
-        peak = (
-            mem.argument_size_in_bytes
-            + mem.output_size_in_bytes
-            + mem.temp_size_in_bytes
-            - mem.alias_size_in_bytes
-        )
-    holder = {"state": state}
-
-    def run():
-        holder["state"], metrics = compiled(holder["state"], batch, consts)
-        jax.block_until_ready(metrics["loss"])
-
-    sec = _timed(run, steps)
+    """The jaxsr train step (``jaxsr.bench.harness``); ``extras``: also the warm
+    compile, the input pipeline and (DASR) the host-degradation variant."""
+    step = harness.TrainStep(config)
+    m = step.measure(steps, warm=extras)
     out = {
-        "compile_s": compile_s,
-        "warm_compile_s": warm_s,
-        "step_s": sec,
-        "flops": flops,
-        "peak_bytes": _device_peak() or peak,
+        "compile_s": m["compile_s"],
+        "warm_compile_s": m["warm_compile_s"],
+        "step_s": m["step_s"],
+        "flops": m["flops"],
+        "peak_bytes": m["device_peak_bytes"] or m["program_bytes"],
     }
     if not extras:
         return out
-    out["input_images_s"] = bench_input(task, config)
+    out["input_images_s"] = bench_input(step.task, config)
     if config.task == "dasr":
+        holder = {"state": step.state}
         out["host_pipeline"] = bench_host_degradation(
-            config, task, mesh, step, holder, host_batch, consts, steps
+            config, step.task, step.mesh, step.step, holder, step.host_batch, step.consts, steps
         )
     return out
 
@@ -571,7 +515,18 @@ def precision_table(config, steps: int) -> None:
 
 def main(argv):
     del argv
+    if _SUITE.value:
+        if _DRY_RUN.value:
+            print(suite.dry_run(_SUITE.value, _ONLY.value))
+            return
+        cache = tempfile.mkdtemp(prefix="jaxsr-benchmark-xla-")
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        compile_cache.enable(cache)
+        suite.run(_SUITE.value, steps=_STEPS.value, only=_ONLY.value, budget_s=_BUDGET.value)
+        return
     config = _CONFIG.value
+    if config is None:
+        raise app.UsageError("Pass --config=configs/<recipe>.py or --suite=paper|tiny.")
     steps = _STEPS.value
     # A fresh, empty cache: the first compile is cold, the second one warm.
     cache = tempfile.mkdtemp(prefix="jaxsr-benchmark-xla-")

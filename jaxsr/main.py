@@ -26,6 +26,7 @@ from jaxsr.errors import (  # noqa: E402
     UserError,
     quiet_async_noise,
 )
+from jaxsr.files.remote import StorageTimeout  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config file[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
@@ -58,6 +59,12 @@ def main(argv):
     except UserError as e:
         logging.error("%s", e)
         print(f"error: {e}", file=sys.stderr)
+        if isinstance(e, StorageTimeout):
+            # The libraries' threads still wait on the silent server and would hold the
+            # interpreter open; everything complete is stored, so end now.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_USER_ERROR)
         sys.exit(EXIT_USER_ERROR)
 
 

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsr import files
 from jaxsr.data.label_maps import (
     label_source_config,
     make_label_source,
@@ -30,7 +31,6 @@ from jaxsr.data.label_maps import (
     target_size,
 )
 from jaxsr.errors import UserError, cli
-from jaxsr.files import atomic_path
 from jaxsr.tasks import make_task
 from jaxsr.train.checkpoint import restore_raw_state
 from jaxsr.train.workdir import load_config
@@ -67,7 +67,7 @@ def cluster(features: dict[int, list[np.ndarray]], n_clusters: int) -> dict[int,
 
 
 def save_centres(path: str, centres: dict[int, np.ndarray]) -> None:
-    with atomic_path(path, ".npz") as tmp, open(tmp, "wb") as f:
+    with files.atomic_path(path, ".npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, **{f"class_{k}": v.astype(np.float32) for k, v in centres.items()})
 
 

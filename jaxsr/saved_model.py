@@ -22,9 +22,9 @@ import zipfile
 import jax
 import numpy as np
 
+from jaxsr import files
 from jaxsr.convert.common import nest
 from jaxsr.errors import UserError
-from jaxsr.files import atomic_dir, read_json
 from jaxsr.models import build_model
 from jaxsr.tasks import TASKS
 from jaxsr.train.checkpoint import restore_raw_state
@@ -48,9 +48,10 @@ def _unflatten(flat: dict) -> dict:
 
 
 def is_model_dir(path: str) -> bool:
-    """A folder holding a jaxsr model and nothing else (so replacing it loses nothing)."""
-    entries = set(os.listdir(path)) if os.path.isdir(path) else set()
-    return MODEL_FILE in entries and entries <= {MODEL_FILE, VARIABLES_FILE}
+    """A folder holding a jaxsr model and nothing else (so replacing it loses nothing);
+    one left half-written on an object store (no ``model.json`` yet) counts too."""
+    entries = set(files.listdir(path)) if files.isdir(path) else set()
+    return bool(entries) and entries <= {MODEL_FILE, VARIABLES_FILE}
 
 
 def check_output(out: str, inputs=(), *, overwrite: bool = False, kind: str = "dir") -> None:
@@ -60,24 +61,24 @@ def check_output(out: str, inputs=(), *, overwrite: bool = False, kind: str = "d
     empty folder or a jaxsr model directory (``kind='dir'``) or a file (``kind='file'``),
     and is replaced only with ``overwrite``.
     """
-    real = os.path.realpath(out)
+    real = files.resolved(out)
     for src in inputs:
-        src_real = os.path.realpath(src)
-        if src_real == real or src_real.startswith(real.rstrip(os.sep) + os.sep):
+        src_real = files.resolved(src)
+        if src_real == real or src_real.startswith(real.rstrip("/") + "/"):
             raise UserError(
                 f"--out {out!r} is or contains the input {src!r}; choose another output path."
             )
-    if not os.path.lexists(out):
+    if not files.exists(out):
         return
     if kind == "file":
-        if os.path.isdir(out):
+        if files.isdir(out):
             raise UserError(f"--out {out!r} is a folder; give a file name.")
         if not overwrite:
             raise UserError(f"--out {out!r} already exists; pass --overwrite to replace it.")
         return
-    if not os.path.isdir(out):
+    if not files.isdir(out):
         raise UserError(f"--out {out!r} is a file, not a model directory; choose another path.")
-    if not os.listdir(out):
+    if not files.listdir(out):
         return
     if not is_model_dir(out):
         raise UserError(
@@ -100,23 +101,24 @@ def save_model(
     inputs=(),
     **meta,
 ) -> None:
-    """Write ``out_dir`` atomically; ``kwargs`` rebuild ``MODELS[name](**kwargs)``.
+    """Write ``out_dir`` atomically (on an object store ``model.json`` goes last);
+    ``kwargs`` rebuild ``MODELS[name](**kwargs)``.
 
     See :func:`check_output` for what may be replaced (``inputs``: the paths the model
     was made from).
     """
     build_model(name, **kwargs)  # fail now, not at load time, on a bad description
     check_output(out_dir, inputs, overwrite=overwrite)
-    with atomic_dir(out_dir) as tmp:
-        with open(os.path.join(tmp, MODEL_FILE), "w") as f:
+    with files.atomic_dir(out_dir, marker=MODEL_FILE) as tmp:
+        with open(os.path.join(tmp, MODEL_FILE), "w") as f:  # our temporary folder
             json.dump({"model": name, "kwargs": kwargs, **meta}, f, indent=2)
         np.savez(os.path.join(tmp, VARIABLES_FILE), **_flatten(jax.device_get(variables)))
 
 
 def load_model_description(path: str) -> tuple[str, dict, dict]:
     """``(model name, constructor kwargs, variables)`` of a model dir or training workdir."""
-    if os.path.lexists(os.path.join(path, MODEL_FILE)):
-        desc = read_json(os.path.join(path, MODEL_FILE), "model description")
+    if files.exists(os.path.join(path, MODEL_FILE)):
+        desc = files.read_json(os.path.join(path, MODEL_FILE), "model description")
         if not isinstance(desc.get("model"), str) or not isinstance(desc.get("kwargs"), dict):
             raise UserError(
                 f"{os.path.join(path, MODEL_FILE)} names no model and arguments; it was not "
@@ -124,15 +126,14 @@ def load_model_description(path: str) -> tuple[str, dict, dict]:
             )
         variables_path = os.path.join(path, VARIABLES_FILE)
         try:
-            with np.load(variables_path, allow_pickle=False) as f:
-                variables = _unflatten(dict(f))
+            variables = _unflatten(files.load_numpy(variables_path))
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise UserError(
                 f"{variables_path}: the model's weights are missing or damaged "
                 f"({type(e).__name__}: {e}); convert or save the model again."
             ) from e
         return desc["model"], desc["kwargs"], variables
-    if os.path.lexists(os.path.join(path, CONFIG_FILE)):
+    if files.exists(os.path.join(path, CONFIG_FILE)):
         config = load_config(path)
         if config.get("task") not in TASKS:
             raise UserError(f"{path}: config.json names no known task ({config.get('task')!r}).")

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsr import files
 from jaxsr.cli_flags import add_flag
 from jaxsr.data.images import ImageError, list_images, write_image
 from jaxsr.data.label_maps import (
@@ -35,7 +36,6 @@ from jaxsr.data.label_maps import (
     target_size,
 )
 from jaxsr.errors import UserError, cli
-from jaxsr.files import make_dirs
 from jaxsr.models import build_model
 from jaxsr.ops.labels import encode_labels
 from jaxsr.saved_model import load_model_description
@@ -45,9 +45,9 @@ from jaxsr.train.workdir import CONFIG_FILE, load_config
 def load_features(path: str) -> dict[int, np.ndarray]:
     """``{class id: (K, feat_num) cluster centres}`` from ``jaxsr.pix2pixhd_features``."""
     try:
-        with np.load(path) as f:
-            return {int(k.split("_")[1]): np.asarray(f[k], np.float32) for k in f.files}
-    except (OSError, ValueError, IndexError) as e:
+        arrays = files.load_numpy(path)
+        return {int(k.split("_")[1]): np.asarray(v, np.float32) for k, v in arrays.items()}
+    except (OSError, ValueError, IndexError, AttributeError) as e:
         raise UserError(f"--features={path!r} cannot be read as cluster centres ({e}).") from e
 
 
@@ -78,7 +78,7 @@ class Synthesizer:
         in_ch = int(first.shape[2])
         self.feat_num = 0
         self.centres = load_features(features) if features else None
-        if os.path.isfile(os.path.join(model, CONFIG_FILE)):
+        if files.exists(os.path.join(model, CONFIG_FILE)):
             config = load_config(model)
             self.label_nc = int(config.label_nc) if label_nc is None else label_nc
             self.use_instance = not config.no_instance
@@ -157,14 +157,13 @@ def main(argv=None) -> int:
             inst_by = {label_key(q): q for q in list_images(args.instances)}
         except ImageError as e:
             raise UserError(f"--instances: {e}") from e
-    out_real = os.path.realpath(args.output)
     for path in (args.labels, args.instances):
-        if path and os.path.realpath(path) == out_real:
+        if path and files.same_path(path, args.output):
             raise UserError(f"--output {args.output!r} is an input folder; choose another.")
-    make_dirs(args.output)
+    files.makedirs(args.output)
     for i, path in enumerate(labels, 1):
         dst = os.path.join(args.output, os.path.splitext(os.path.basename(path))[0] + ".png")
-        if os.path.exists(dst) and not args.overwrite:
+        if files.exists(dst) and not args.overwrite:
             print(f"[{i}/{len(labels)}] {dst} exists, kept (--overwrite replaces it)")
             continue
         try:

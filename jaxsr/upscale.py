@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsr import files
 from jaxsr.cli_flags import add_flag
 from jaxsr.data.images import (
     IMAGE_EXTENSIONS,
@@ -37,7 +38,6 @@ from jaxsr.data.images import (
     write_image,
 )
 from jaxsr.errors import UserError, cli
-from jaxsr.files import file_problem
 from jaxsr.ops.ensemble import self_ensemble
 from jaxsr.ops.imresize import imresize
 from jaxsr.ops.tiling import tile_windows, tiled_apply
@@ -96,14 +96,14 @@ def output_path(out_dir: str, src: str, scale: int, bit_depth: int) -> str:
     return os.path.join(out_dir, f"{stem}_x{scale}{ext}")
 
 
-def drop_own_outputs(files: list[str], out_dir: str, scale: int) -> tuple[list[str], list[str]]:
+def drop_own_outputs(paths: list[str], out_dir: str, scale: int) -> tuple[list[str], list[str]]:
     """``(inputs, outputs)``: files that another input would be written to are outputs
     of an earlier run in the same folder, not new inputs (no ``x_x4_x4.png``)."""
     outputs = {
-        os.path.realpath(output_path(out_dir, f, scale, depth)) for f in files for depth in (8, 16)
+        files.resolved(output_path(out_dir, f, scale, depth)) for f in paths for depth in (8, 16)
     }
-    inputs = [f for f in files if os.path.realpath(f) not in outputs]
-    return inputs, [f for f in files if os.path.realpath(f) in outputs]
+    inputs = [f for f in paths if files.resolved(f) not in outputs]
+    return inputs, [f for f in paths if files.resolved(f) in outputs]
 
 
 def make_apply(model_path: str, dtype: str, ensemble: bool = False):
@@ -124,16 +124,16 @@ def make_apply(model_path: str, dtype: str, ensemble: bool = False):
 
 
 def _input_files(path: str) -> list[str]:
-    if os.path.isdir(path):
-        files = list_images(path)
+    if files.isdir(path):
+        found = list_images(path)
     else:
-        problem = file_problem(path)
+        problem = files.file_problem(path)
         if problem:
             raise UserError(f"--input {path!r}: {problem}; give an image file or a folder.")
-        files = [path]
-    if not files:
+        found = [path]
+    if not found:
         raise UserError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) in {path!r}.")
-    return files
+    return found
 
 
 @cli
@@ -155,20 +155,20 @@ def main(argv=None) -> int:
         raise UserError(
             f"--tile-overlap={args.tile_overlap} must be smaller than --tile={args.tile}."
         )
-    files = _input_files(args.input)
+    inputs = _input_files(args.input)
     apply_fn, scale = make_apply(args.model, args.dtype, args.self_ensemble)
-    files, earlier = drop_own_outputs(files, args.output, scale)
+    inputs, earlier = drop_own_outputs(inputs, args.output, scale)
     if earlier:
         print(f"Not taken as inputs: {len(earlier)} earlier outputs ({earlier[0]}, ...).")
-    if not files:
+    if not inputs:
         raise UserError(f"{args.input!r} holds only earlier outputs of jaxsr.upscale.")
     failed = written = 0
-    for i, path in enumerate(files, 1):
+    for i, path in enumerate(inputs, 1):
         try:
             pic = read_image(path)
             dst = output_path(args.output, path, scale, pic.bit_depth)
-            if os.path.exists(dst) and not args.overwrite:
-                print(f"[{i}/{len(files)}] {dst} exists, kept (--overwrite replaces it)")
+            if files.exists(dst) and not args.overwrite:
+                print(f"[{i}/{len(inputs)}] {dst} exists, kept (--overwrite replaces it)")
                 continue
             result = upscale_picture(
                 apply_fn,
@@ -177,19 +177,19 @@ def main(argv=None) -> int:
                 tile=args.tile,
                 overlap=args.tile_overlap,
                 batch=args.batch,
-                desc=f"[{i}/{len(files)}] {os.path.basename(path)}",
+                desc=f"[{i}/{len(inputs)}] {os.path.basename(path)}",
             )
             write_image(dst, result.pixels)
             written += 1
             h, w = pic.pixels.shape[:2]
-            print(f"[{i}/{len(files)}] {path} ({w}x{h}) -> {dst}")
+            print(f"[{i}/{len(inputs)}] {path} ({w}x{h}) -> {dst}")
         except (ImageError, OSError) as e:
             failed += 1
-            print(f"[{i}/{len(files)}] skipped: {e}", file=sys.stderr)
+            print(f"[{i}/{len(inputs)}] skipped: {e}", file=sys.stderr)
         except UserError as e:  # the output could not be written (disk full, permissions)
-            raise UserError(f"{e} ({written} of {len(files)} outputs were written before.)") from e
+            raise UserError(f"{e} ({written} of {len(inputs)} outputs were written before.)") from e
     if failed:
-        print(f"{failed} of {len(files)} files failed; the others were written.", file=sys.stderr)
+        print(f"{failed} of {len(inputs)} files failed; the others were written.", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -6,7 +6,9 @@
 #   launch/local_multiprocess.sh 2 --config=configs/esrgan_psnr.py:tiny --workdir=runs/mp
 #   launch/local_multiprocess.sh --dry-run 4 --config=... --workdir=...
 #
-# Process 0 prints to this terminal; process i > 0 writes WORKDIR/process_i.log.
+# Process 0 prints to this terminal; process i > 0 writes LOGDIR/process_i.log, where
+# LOGDIR is $JAXSR_LOG_DIR, else the workdir if it is local, else a new local folder
+# (named on stderr) for a gs:// workdir.
 # On CPUs each process gets one device and the gradients travel over gloo (TCP). On a
 # multi-GPU host set CUDA_VISIBLE_DEVICES per process yourself, or simply run one
 # process that sees every GPU. SIGINT/SIGTERM are passed on to every process, which
@@ -32,7 +34,7 @@ for arg in "$@"; do
   esac
 done
 if [[ -z "$WORKDIR" ]]; then
-  echo "error: pass --workdir=DIR (process i > 0 logs to DIR/process_i.log)" >&2
+  echo "error: pass --workdir=DIR (a folder or gs://bucket/path)" >&2
   exit 2
 fi
 PYTHON="${PYTHON:-python}"
@@ -52,7 +54,15 @@ if ((DRY_RUN)); then
   exit 0
 fi
 
-mkdir -p "$WORKDIR"
+if [[ -n "${JAXSR_LOG_DIR:-}" ]]; then
+  LOGDIR="$JAXSR_LOG_DIR"
+elif [[ "$WORKDIR" == *://* ]]; then # an object store: the logs stay on this machine
+  LOGDIR="$(mktemp -d -t jaxsr-logs.XXXXXX)"
+  echo "process logs: $LOGDIR" >&2
+else
+  LOGDIR="$WORKDIR"
+fi
+mkdir -p "$LOGDIR"
 pids=()
 signalled=0
 stop_all() {
@@ -66,7 +76,7 @@ for ((i = N - 1; i >= 0; i--)); do
       "$PYTHON" -m jaxsr.main "$@" --config.distributed=True &
   else
     JAX_COORDINATOR_ADDRESS="localhost:$PORT" JAX_NUM_PROCESSES="$N" JAX_PROCESS_ID="$i" \
-      "$PYTHON" -m jaxsr.main "$@" --config.distributed=True >"$WORKDIR/process_$i.log" 2>&1 &
+      "$PYTHON" -m jaxsr.main "$@" --config.distributed=True >"$LOGDIR/process_$i.log" 2>&1 &
   fi
   pids+=("$!")
 done
@@ -90,6 +100,6 @@ done
 if ((status == 75)); then
   echo "stopped after saving a checkpoint; rerun the same command to resume" >&2
 elif ((status != 0)); then
-  echo "error: a process exited with status $status; see $WORKDIR/process_*.log" >&2
+  echo "error: a process exited with status $status; see $LOGDIR/process_*.log" >&2
 fi
 exit "$status"

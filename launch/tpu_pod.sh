@@ -18,6 +18,11 @@ if [[ "${1:-}" == "--dry-run" ]]; then
   shift
 fi
 : "${TPU_NAME:?set TPU_NAME}" "${ZONE:?set ZONE}" "${WORKDIR:?set WORKDIR (a gs:// path)}"
+if [[ "$WORKDIR" != gs://* ]]; then
+  # Every host must see the same checkpoints, config and lock: a bucket, not a local disk.
+  echo "error: WORKDIR=$WORKDIR must be a gs:// path that every TPU host can reach" >&2
+  exit 2
+fi
 CONFIG="${CONFIG:-configs/dasr.py}"
 REPO="${REPO:-$(git config --get remote.origin.url || true)}"
 : "${REPO:?set REPO (the git URL the TPU hosts clone jaxsr from)}"

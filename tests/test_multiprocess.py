@@ -1,13 +1,13 @@
 """Multi-process training on one machine: 2 CPU processes joined by JAX's distributed
 runtime (gloo all-reduce), started by ``launch/local_multiprocess.sh``.
 
-One run of 2 processes is compared with the shared 1-process run of the same config
-(``trained_workdir``: the ``tiny`` preset, 4 steps, global batch 8), then its step-2
-checkpoint is resumed with 2 processes (bit-identical) and with 1 process.
+One run of 2 processes, its workdir on the object store (``gs://`` on the tests'
+fake-gcs-server, as on a pod), is compared with the shared 1-process local run of the
+same config (``trained_workdir``: the ``tiny`` preset, 4 steps, global batch 8), then
+its step-2 checkpoint is resumed with 2 processes (bit-identical) and with 1 process.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -17,6 +17,8 @@ import pytest
 from conftest import tiny_config
 
 import jaxsr
+from jaxsr import files
+from jaxsr.files import remote
 from jaxsr.train.checkpoint import Checkpointer, restore_raw_state
 from jaxsr.train.loop import train_and_evaluate
 
@@ -25,9 +27,9 @@ LAUNCH = os.path.join(ROOT, "launch", "local_multiprocess.sh")
 ARGS = ["--config=configs/esrgan_psnr.py:tiny"]
 
 
-def launch(n: int, workdir: str, *args: str, dry_run: bool = False):
+def launch(n: int, workdir: str, *args: str, dry_run: bool = False, **env):
     # One CPU device per process (not the suite's 8 fake ones).
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu", "PYTHON": sys.executable}
+    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu", "PYTHON": sys.executable, **env}
     cmd = ["bash", LAUNCH, *(["--dry-run"] if dry_run else []), str(n), *ARGS]
     return subprocess.run(
         [*cmd, f"--workdir={workdir}", *args],
@@ -63,36 +65,39 @@ def test_dry_run_prints_each_process_command(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_train_resume_and_hand_over_to_one(tmp_path, trained_workdir, caplog):
+def test_two_processes_train_resume_and_hand_over_to_one(bucket, tmp_path, trained_workdir, caplog):
     one_dir, _ = trained_workdir
-    two = str(tmp_path / "two")
-    run = launch(2, two)
+    two = f"{bucket}/two"
+    logs = str(tmp_path / "logs")
+    run = launch(2, two, JAXSR_LOG_DIR=logs)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     assert "Process 0 of 2" in run.stderr and "Final eval at step 4" in run.stdout
-    # Only process 0 writes metrics; process 1 logs to the workdir.
-    events = [f for f in os.listdir(two) if f.startswith("events.")]
-    assert len(events) == 1 and os.path.isfile(os.path.join(two, "process_1.log"))
+    # Only process 0 writes metrics; process 1 logs to the (local) log folder.
+    events = [f for f in files.listdir(two) if f.startswith("events.")]
+    assert len(events) == 1 and os.path.isfile(os.path.join(logs, "process_1.log"))
+    assert not os.path.exists(os.path.join(ROOT, "gs:"))
     # It loads like any workdir ...
     module, variables = jaxsr.load_model(two)
     assert module.apply(variables, np.zeros((1, 8, 8, 3), np.float32)).shape == (1, 32, 32, 3)
     # ... and, fed the same global batches, holds the parameters one process computes
     # (sums in another order).
     assert_trees(params_at(two, 4), params_at(one_dir, 4), exact=False, atol=1e-5)
-    data = os.listdir(os.path.join(two, "checkpoints", "2", "data"))
+    data = files.listdir(f"{two}/checkpoints/2/data")
     assert sorted(f for f in data if f.endswith(".json")) == [
         "process_0-of-2.json",
         "process_1-of-2.json",
     ]
 
     def from_step_2(name: str) -> str:
-        workdir = str(tmp_path / name)
-        shutil.copytree(two, workdir, ignore=shutil.ignore_patterns(".lock"))
-        shutil.rmtree(os.path.join(workdir, "checkpoints", "4"))
+        workdir = f"{bucket}/{name}"
+        for rel in files.walk_files(two):
+            if not rel.startswith("checkpoints/4/"):
+                remote.copy(f"{two}/{rel}", f"{workdir}/{rel}")
         return workdir
 
     # 2 -> 2: resuming the step-2 checkpoint repeats the uninterrupted run bit for bit.
     again = from_step_2("again")
-    run = launch(2, again)
+    run = launch(2, again, JAXSR_LOG_DIR=logs)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Resumed from the checkpoint at step 2" in run.stderr
     assert_trees(params_at(again, 4), params_at(two, 4), exact=True)

@@ -78,7 +78,7 @@ def test_upscale_bad_arguments_are_one_line_errors(model_dir, tmp_path, capsys):
     assert (
         upscale_main([f"--model={d}", f"--input={tmp_path / 'nope'}", f"--output={tmp_path}"]) == 2
     )
-    assert "neither an image file nor a folder" in capsys.readouterr().err
+    assert "nope': no such file; give an image file or a folder" in capsys.readouterr().err
     Image.fromarray(builtin_photo("chelsea")[:20, :20]).save(tmp_path / "x.png")
     assert (
         upscale_main(

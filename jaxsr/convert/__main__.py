@@ -16,11 +16,11 @@ VGG19 feature extractor (written as an ``.npz`` of Flax params).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import numpy as np
 
+from jaxsr import files
 from jaxsr.convert.check import check_variables
 from jaxsr.convert.common import unwrap
 from jaxsr.convert.dasr import dasr_config, dasr_variables, is_dasr
@@ -31,7 +31,6 @@ from jaxsr.convert.sftgan import architecture as sftgan_architecture
 from jaxsr.convert.torch_pickle import flat_state_dict, load_torch
 from jaxsr.convert.vgg import vgg19_params_from_torch
 from jaxsr.errors import UserError, cli
-from jaxsr.files import atomic_path
 from jaxsr.saved_model import check_output, save_model
 
 
@@ -102,7 +101,7 @@ def convert(src: str, out: str, *, overwrite: bool = False) -> str:
             variables,
             overwrite=overwrite,
             inputs=(src,),
-            source=os.path.abspath(src),
+            source=files.absolute(src),
         )
         return description
     if any(k.startswith("features.") for k in sd):
@@ -110,7 +109,7 @@ def convert(src: str, out: str, *, overwrite: bool = False) -> str:
         if "conv1_1" in params:
             path = out if out.endswith(".npz") else out + ".npz"
             check_output(path, (src,), overwrite=overwrite, kind="file")
-            with atomic_path(path, ".npz") as tmp, open(tmp, "wb") as f:
+            with files.atomic_path(path, ".npz") as tmp, open(tmp, "wb") as f:
                 flat = {f"{k}/{leaf}": v for k, p in params.items() for leaf, v in p.items()}
                 np.savez(f, **flat)
             return f"VGG19 features ({len(params)} convs) -> {path} (use as --config.vgg_weights)"

@@ -24,8 +24,8 @@ import zipfile
 
 import numpy as np
 
+from jaxsr import files
 from jaxsr.errors import UserError
-from jaxsr.files import file_problem
 
 _STORAGE_DTYPES = {
     "DoubleStorage": np.float64,
@@ -293,12 +293,11 @@ def load_torch(path: str):
     Any file is safe to pass: nothing in it is executed, every tensor is checked to
     lie inside the file's storages, and whatever is wrong with it is one
     :class:`UserError` naming the file."""
-    problem = file_problem(path)
+    problem = files.file_problem(path)
     if problem:
         raise UserError(f"{path}: {problem}.")
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = files.read_bytes(path)
     except OSError as e:
         raise UserError(f"{path}: cannot be read ({e.strerror or e}).") from e
     builder = _TensorBuilder(len(data))

@@ -7,12 +7,11 @@ writes it.
 
 from __future__ import annotations
 
-import os
-
 import jax
 import numpy as np
 from absl import logging
 
+from jaxsr import files
 from jaxsr.convert.torch_pickle import flat_state_dict, load_torch
 from jaxsr.errors import UserError
 from jaxsr.models.vgg import LAYER_INDEX, WIDTHS, random_vgg19_params, vgg19_layers
@@ -53,14 +52,13 @@ def load_vgg19_params(path: str, layers=("conv5_4",)) -> dict:
     ... or the torchvision names. Raises :class:`UserError` when the file is missing or
     lacks a layer the loss needs.
     """
-    if not path or not os.path.isfile(path):
+    if not path or not files.isfile(path):
         raise UserError(
             f"VGG19 weights not found at {path!r}: the perceptual loss needs ImageNet VGG19 "
             "weights, e.g. torchvision's vgg19-dcbb9e9d.pth; set --config.vgg_weights=PATH."
         )
     if path.endswith(".npz"):
-        with np.load(path) as f:
-            arrays = dict(f)
+        arrays = files.load_numpy(path)
         if any("/" in k for k in arrays):
             params = {}
             for k, v in arrays.items():

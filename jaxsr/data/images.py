@@ -11,12 +11,13 @@ renamed over the target, so an interrupted run never leaves a half-written image
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 
 import numpy as np
 from PIL import Image
 
-from jaxsr.files import atomic_path, file_problem
+from jaxsr import files
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 
@@ -59,26 +60,28 @@ class Picture:
         return np.ascontiguousarray(rgb)
 
 
-def _png_bit_depth(path: str) -> int | None:
-    with open(path, "rb") as f:
-        head = f.read(26)
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 25:
-        return head[24]
+def _png_bit_depth(data: bytes) -> int | None:
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 25:
+        return data[24]
     return None
 
 
-def _read_png16(path: str) -> np.ndarray:
+def _read_png16(data: bytes) -> np.ndarray:
     import png  # pypng
 
-    width, height, rows, info = png.Reader(filename=path).asDirect()
+    width, height, rows, info = png.Reader(bytes=data).asDirect()
     data = np.vstack([np.asarray(r, np.uint16) for r in rows])
     return data.reshape(height, width, info["planes"])
 
 
-def _check_file(path: str) -> None:
-    problem = file_problem(path)
+def _file_bytes(path: str) -> bytes:
+    problem = files.file_problem(path)
     if problem:  # a FIFO would block the decoder; a link loop is not "no such file"
         raise ImageError(f"{path}: {problem}.")
+    try:
+        return files.read_bytes(path)
+    except OSError as e:
+        raise ImageError(f"{path}: cannot be read ({e.strerror or e}).") from e
 
 
 def verify_image(path: str) -> tuple[int, int]:
@@ -86,9 +89,9 @@ def verify_image(path: str) -> tuple[int, int]:
     image is caught now rather than when a batch needs it: PNG chunks are checked
     against their CRCs, JPEG streams are entropy-decoded at 1/8 size (every byte is
     read), other formats are decoded in full. Raises :class:`ImageError`."""
-    _check_file(path)
+    data = _file_bytes(path)
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             size = im.size[1], im.size[0]
             if im.format == "PNG":
                 im.verify()
@@ -101,14 +104,26 @@ def verify_image(path: str) -> tuple[int, int]:
     return size
 
 
+def image_size(path: str) -> tuple[int, int]:
+    """``(height, width)`` from the file's header (nothing decoded)."""
+    problem = files.file_problem(path)
+    if problem:
+        raise ImageError(f"{path}: {problem}.")
+    try:
+        with files.open_read(path) as f, Image.open(f) as im:
+            return im.size[1], im.size[0]
+    except Exception as e:
+        raise ImageError(f"{path}: cannot be read as an image ({type(e).__name__}: {e}).") from e
+
+
 def read_image(path: str) -> Picture:
     """Decode ``path`` into a :class:`Picture`; raise :class:`ImageError` if it cannot be used."""
-    _check_file(path)
+    data = _file_bytes(path)
     try:
-        if _png_bit_depth(path) == 16:
-            px = _read_png16(path)
+        if _png_bit_depth(data) == 16:
+            px = _read_png16(data)
         else:
-            with Image.open(path) as im:
+            with Image.open(io.BytesIO(data)) as im:
                 im.load()
                 if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                     px = np.asarray(im).astype(np.uint16)[..., None]
@@ -121,8 +136,6 @@ def read_image(path: str) -> Picture:
                     px = np.asarray(im.convert("RGBA"))
                 else:
                     px = np.asarray(im.convert("RGB"))
-    except ImageError:
-        raise
     except Exception as e:  # Pillow and pypng raise many types for damaged files
         raise ImageError(f"{path}: cannot decode image ({type(e).__name__}: {e}).") from e
     if px.ndim != 3 or px.shape[0] == 0 or px.shape[1] == 0:
@@ -138,7 +151,7 @@ def write_image(path: str, pixels: np.ndarray) -> None:
     ext = os.path.splitext(path)[1].lower()
     if pixels.dtype == np.uint16 and ext != ".png":
         raise ImageError(f"{path}: 16-bit output needs a .png file name.")
-    with atomic_path(path, ext) as tmp:
+    with files.atomic_path(path, ext) as tmp:
         if pixels.dtype == np.uint16:
             import png
 
@@ -152,11 +165,11 @@ def write_image(path: str, pixels: np.ndarray) -> None:
 
 
 def list_images(folder: str) -> list[str]:
-    """Sorted image files directly inside ``folder``."""
-    if not os.path.isdir(folder):
+    """Sorted image files directly inside ``folder`` (local or ``gs://``)."""
+    if not files.isdir(folder):
         raise ImageError(f"{folder}: no such folder.")
-    return sorted(
+    return [
         os.path.join(folder, f)
-        for f in os.listdir(folder)
+        for f in files.listdir(folder)
         if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
-    )
+    ]

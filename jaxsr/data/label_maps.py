@@ -33,7 +33,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from jaxsr.data.images import ImageError, list_images, read_image
+from jaxsr.data.images import ImageError, image_size, list_images, read_image
 from jaxsr.data.sources import BUILTIN_EVAL, BUILTIN_TRAIN, builtin_photo
 from jaxsr.errors import UserError
 
@@ -178,10 +178,9 @@ def folder_source(cfg, *, label_nc: int, instances: bool, images: bool) -> Label
 
 def _size(path: str) -> tuple[int, int]:
     try:
-        with Image.open(path) as im:
-            return im.size[1], im.size[0]
-    except OSError as e:
-        raise UserError(f"{path}: cannot be read as an image ({e}).") from e
+        return image_size(path)
+    except ImageError as e:
+        raise UserError(str(e)) from e
 
 
 def check_same_size(label: str, label_hw, other: str, other_hw) -> None:

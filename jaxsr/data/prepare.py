@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 
+from jaxsr import files
 from jaxsr.data.images import ImageError, list_images
 from jaxsr.data.records import ENCODINGS, write_dataset
 from jaxsr.data.sources import lr_partners
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
         args.out,
         shards=args.shards,
         encoding=args.encoding,
-        source=os.path.abspath(args.src),
+        source=files.absolute(args.src),
         progress=lambda items: tqdm(items, desc="prepare", unit="img"),
     )
     for name, reason in index["skipped"]:

@@ -24,18 +24,17 @@ example, whatever the shuffle.
 from __future__ import annotations
 
 import io
+import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
 from absl import logging
 from flax import serialization
 from PIL import Image
 
+from jaxsr import files
 from jaxsr.data.images import ImageError, read_image
 from jaxsr.errors import UserError
-from jaxsr.files import file_problem, make_dirs, read_json, write_json_atomic
 
 INDEX = "index.json"
 ENCODINGS = ("auto", "png", "raw")
@@ -50,8 +49,7 @@ def _encode(pixels: np.ndarray, encoding: str, path: str | None = None):
     if encoding == "raw":
         return pixels
     if encoding == "auto" and path is not None:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = files.read_bytes(path)
         try:
             if np.array_equal(_decode(data, pixels.shape), pixels):
                 return data
@@ -104,21 +102,24 @@ def write_dataset(
 
     A file that cannot be decoded is reported (warning, and in the index's
     ``skipped``) and left out. ``shards=0`` picks about 1 GB of input per shard. The
-    folder appears complete or not at all: everything is written into a temporary
-    folder beside ``out`` and renamed at the end.
+    folder appears complete or not at all (``files.atomic_dir``: locally a rename; on an
+    object store the shards are uploaded first and ``index.json`` last, so a dataset
+    without its index is never read).
     """
     from array_record.python.array_record_module import ArrayRecordWriter
 
     if encoding not in ENCODINGS:
         raise UserError(f"encoding={encoding!r}: choose one of {', '.join(ENCODINGS)}.")
-    if os.path.exists(out):
+    if files.exists(out):
         raise UserError(f"{out} exists; remove it or choose another --out.")
     pairs, skipped = list(pairs), []
     if not pairs:
         raise UserError("No images to prepare; check --src.")
     readable = []
     for name, hr, lr in pairs:  # a FIFO, link loop or dangling link is no image
-        problem = next((f"{p}: {why}." for p in (hr, lr) if p and (why := file_problem(p))), None)
+        problem = next(
+            (f"{p}: {why}." for p in (hr, lr) if p and (why := files.file_problem(p))), None
+        )
         if problem:
             logging.warning("Skipping %s", problem)
             skipped.append([name, problem])
@@ -128,12 +129,10 @@ def write_dataset(
     if not pairs:
         raise UserError(f"None of the {len(skipped)} images can be read; nothing written.")
     if shards <= 0:
-        size = sum(os.path.getsize(h) for _, h, _ in pairs)
+        size = sum(files.size(h) for _, h, _ in pairs)
         shards = max(1, min(len(pairs), round(size / 1e9)))
-    parent = os.path.dirname(os.path.abspath(out))
-    make_dirs(parent)
-    tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(out) + "-", dir=parent)
-    try:
+    files.makedirs(os.path.dirname(files.absolute(out)))
+    with files.atomic_dir(out, marker=INDEX) as tmp:
         names = [f"images-{i:05d}-of-{shards:05d}.array_record" for i in range(shards)]
         writers = [ArrayRecordWriter(os.path.join(tmp, n), _WRITER_OPTIONS) for n in names]
         per_shard = -(-len(pairs) // shards)  # consecutive runs: shard k holds records k*n..
@@ -156,7 +155,7 @@ def write_dataset(
         used = sorted({i // per_shard for i in range(len(records))})
         for i, n in enumerate(names):  # fewer readable images than planned: drop empties
             if i not in used:
-                os.remove(os.path.join(tmp, n))
+                os.remove(os.path.join(tmp, n))  # our own temporary folder
         index = {
             "format": FORMAT,
             "source": source,
@@ -166,22 +165,19 @@ def write_dataset(
             "records": records,
             "skipped": skipped,
         }
-        write_json_atomic(os.path.join(tmp, INDEX), index)
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with open(os.path.join(tmp, INDEX), "w") as f:  # our own temporary folder
+            json.dump(index, f, indent=2)
     return index
 
 
 def read_index(folder: str) -> dict:
     path = os.path.join(folder, INDEX)
-    if not os.path.lexists(path):
+    if not files.exists(path):
         raise UserError(
             f"{folder} is not a prepared dataset (no {INDEX}); make one with "
             f"`python -m jaxsr.data.prepare --src=IMAGES --out={folder}`."
         )
-    index = read_json(path, "dataset index")
+    index = files.read_json(path, "dataset index")
     if index.get("format") != FORMAT:
         raise UserError(f"{path} is not a {FORMAT} index; prepare the dataset again.")
     return index
@@ -199,7 +195,7 @@ class RecordSource:
 
         index = read_index(folder)
         paths = [os.path.join(folder, s) for s in index["shards"]]
-        missing = [p for p in paths if not os.path.isfile(p)]
+        missing = [p for p in paths if not files.isfile(p)]
         if missing:
             raise UserError(f"{missing[0]} is missing; the prepared dataset is incomplete.")
         self._records = grain.sources.ArrayRecordDataSource(paths)

@@ -41,6 +41,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
+from jaxsr import files
 from jaxsr.data.images import IMAGE_EXTENSIONS, ImageError, read_image
 from jaxsr.data.pipeline import batched_iterator
 from jaxsr.data.sources import BUILTIN_TRAIN, builtin_photo, scan_files
@@ -77,7 +78,7 @@ def check_seg_source_config(cfg, where: str = "data.train") -> None:
         raise UserError(f"{where}.kind='folder' needs hr_dir: set --config.{where}.hr_dir=PATH.")
     for name in ("hr_dir", "seg_dir", "bg_dir"):
         path = cfg.get(name)
-        if path and not os.path.isdir(path):
+        if path and not files.isdir(path):
             raise UserError(f"{where}.{name}={path!r} is not a folder.")
     if int(cfg.get("bg_ratio", 10)) < 2:
         raise UserError(f"{where}.bg_ratio={cfg.bg_ratio} must be at least 2 (1 in N samples).")
@@ -100,7 +101,7 @@ def read_prob_map(path: str, num_classes: int) -> np.ndarray:
 
             arr = load_torch(path)
         else:
-            arr = np.load(path, allow_pickle=False)
+            arr = files.load_numpy(path)
     except UserError:
         raise
     except Exception as e:
@@ -209,21 +210,13 @@ class SegPriorSource:
 
 
 def _images_under(root: str) -> list[str]:
-    out = []
-    for d, dirs, files in os.walk(root):
-        dirs[:] = sorted(x for x in dirs if not x.startswith("."))
-        out += [
-            os.path.relpath(os.path.join(d, f), root)
-            for f in sorted(files)
-            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
-        ]
-    return out
+    return [r for r in files.walk_files(root) if r.lower().endswith(IMAGE_EXTENSIONS)]
 
 
 def _stored_map(seg_dir: str, rel: str) -> str:
     stem = os.path.splitext(rel)[0]
     for ext in MAP_EXTENSIONS:
-        if os.path.isfile(os.path.join(seg_dir, stem + ext)):
+        if files.isfile(os.path.join(seg_dir, stem + ext)):
             return os.path.join(seg_dir, stem + ext)
     raise UserError(
         f"No probability map for {rel} in {seg_dir} (looked for {stem}.npy / {stem}.pth); "
@@ -247,7 +240,7 @@ def make_seg_source(cfg, *, scale: int, num_classes: int, min_size: int, segment
         if not images:
             raise UserError(f"No usable images under {cfg.hr_dir} (see the warnings above).")
         rels = [os.path.relpath(p, cfg.hr_dir) for p in images]
-        has_folders = any(os.sep in r for r in rels)
+        has_folders = any("/" in r for r in rels)
         categories = [category_of(r) if has_folders else None for r in rels]
     if cfg.get("max_images"):
         rels, images, categories = (x[: cfg.max_images] for x in (rels, images, categories))

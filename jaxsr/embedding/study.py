@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from jaxsr import files
 from jaxsr.data.degradations import PAPER_ANISO_KERNELS, FixedDegradation
 from jaxsr.data.images import ImageError, list_images, read_image
 from jaxsr.data.sources import scan_files
@@ -36,7 +37,6 @@ from jaxsr.embedding.analysis import (
 )
 from jaxsr.embedding.plot import scatter_panels
 from jaxsr.errors import UserError
-from jaxsr.files import read_json, write_json_atomic
 from jaxsr.saved_model import load_model
 
 
@@ -66,11 +66,11 @@ def split_photos(workdir: str, opts: StudyOptions, min_size: int = 1) -> dict:
     ``workdir/split/heldout``.
     """
     try:
-        files = list_images(opts.data)
+        photos = list_images(opts.data)
     except ImageError as e:
         raise UserError(f"{e} Pass --data=FOLDER of photos.") from None
-    files, _ = scan_files(files, min_size)
-    names = [os.path.basename(f) for f in files]
+    photos, _ = scan_files(photos, min_size)
+    names = [os.path.basename(f) for f in photos]
     if len(names) < opts.heldout + 2:
         raise UserError(
             f"{opts.data} holds {len(names)} usable images (at least {min_size}x{min_size} "
@@ -79,14 +79,14 @@ def split_photos(workdir: str, opts: StudyOptions, min_size: int = 1) -> dict:
         )
     perm = np.random.default_rng(opts.split_seed).permutation(len(names))
     split = {
-        "data": os.path.abspath(opts.data),
+        "data": files.absolute(opts.data),
         "seed": opts.split_seed,
         "heldout": sorted(names[i] for i in perm[: opts.heldout]),
         "train": sorted(names[i] for i in perm[opts.heldout :]),
     }
     path = os.path.join(workdir, "split.json")
-    if os.path.lexists(path):
-        old = read_json(path, "study's split")
+    if files.exists(path):
+        old = files.read_json(path, "study's split")
         if old != split:
             raise UserError(
                 f"{workdir} was made with another split ({path}: {len(old['train'])} train / "
@@ -94,13 +94,10 @@ def split_photos(workdir: str, opts: StudyOptions, min_size: int = 1) -> dict:
                 "new --workdir or the same --data, --heldout and --split_seed."
             )
     for part in ("train", "heldout"):
-        folder = os.path.join(workdir, "split", part)
-        os.makedirs(folder, exist_ok=True)
         for name in split[part]:
-            link = os.path.join(folder, name)
-            if not os.path.lexists(link):
-                os.symlink(os.path.join(split["data"], name), link)
-    write_json_atomic(path, split)
+            src = os.path.join(split["data"], name)
+            files.link(src, os.path.join(workdir, "split", part, name))
+    files.write_json_atomic(path, split)
     return split
 
 
@@ -122,7 +119,7 @@ def train_encoder(config, workdir: str, *, allow_config_change: bool = False) ->
 
     config = config.copy_and_resolve_references()
     config.data.train.kind = "folder"
-    config.data.train.hr_dir = os.path.join(os.path.abspath(workdir), "split", "train")
+    config.data.train.hr_dir = os.path.join(files.absolute(workdir), "split", "train")
     # The study is about the encoder: stage 1 for the whole run, no SR training.
     config.stages.encoder_steps = config.num_train_steps
     logging.info("Training the degradation encoder (stage 1) for %d steps.", config.num_train_steps)
@@ -177,7 +174,7 @@ def run_study(config, workdir: str, opts: StudyOptions, *, model: str = "", prog
         )
     if opts.heldout < 2:
         raise UserError(f"--heldout={opts.heldout}: leave-one-photo-out needs 2 or more photos.")
-    os.makedirs(workdir, exist_ok=True)
+    files.makedirs(workdir)
     # Every photo, trained on or held out, must give at least one training patch.
     split = split_photos(workdir, opts, int(config.data.patch_size))
     if not model:
@@ -199,7 +196,7 @@ def run_study(config, workdir: str, opts: StudyOptions, *, model: str = "", prog
         "data": split["data"],
         "train_photos": split["train"],
         "heldout_photos": split["heldout"],
-        "encoder": os.path.abspath(model or workdir),
+        "encoder": files.absolute(model or workdir),
         "scale": scale,
         "training": None if model else _training(config),
         "options": dataclasses.asdict(opts),
@@ -217,7 +214,7 @@ def run_study(config, workdir: str, opts: StudyOptions, *, model: str = "", prog
             opts=opts,
         )
         summary["plots"][family] = png
-    write_json_atomic(os.path.join(workdir, "embedding.json"), summary)
+    files.write_json_atomic(os.path.join(workdir, "embedding.json"), summary)
     return summary
 
 

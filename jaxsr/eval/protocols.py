@@ -8,13 +8,14 @@ seeded denoising noise, MIRNet's down/up SR input), and the ``--data`` entries o
 from __future__ import annotations
 
 import dataclasses
-import os
+import re
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxsr import files
 from jaxsr.data.degradations import PAPER_ANISO_KERNELS, add_noise, ascii_tag, eval_degradations
 from jaxsr.errors import UserError
 from jaxsr.ops.imresize import imresize, imresize_uint8
@@ -72,13 +73,14 @@ def dataset_config(entry: str):
     groundtruth:input) -> a data source config block."""
     if entry == "builtin":
         return ml_collections.ConfigDict({"kind": "builtin"})
-    if ":" in entry:
-        hr, lq = entry.split(":", 1)
+    parts = re.split(r":(?!//)", entry)  # HR:LQ, where either may be a gs:// URL
+    if len(parts) == 2:
+        hr, lq = parts
         for folder in (hr, lq):
-            if not os.path.isdir(folder):
+            if not files.isdir(folder):
                 raise UserError(f"--data entry {entry!r}: {folder!r} is not a folder.")
         return ml_collections.ConfigDict({"kind": "folder", "hr_dir": hr, "lr_dir": lq})
-    if not os.path.isdir(entry):
+    if not files.isdir(entry):
         raise UserError(
             f"--data entry {entry!r} is neither 'builtin' nor an existing folder of HR images."
         )

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsr import files
 from jaxsr.convert.vgg import loss_vgg19_params
 from jaxsr.data.label_maps import (
     RESIZE_OR_CROP,
@@ -406,7 +407,7 @@ class Pix2PixHD(Task):
         params = dict(state.params)
         params["g"] = partial_load(state.params["g"], loaded, "init_from generator")
         path = self.config.init_from
-        if os.path.isfile(os.path.join(path, CONFIG_FILE)):
+        if files.exists(os.path.join(path, CONFIG_FILE)):
             raw = state_field(restore_raw_state(path), "params")
             for role in ("d", "e"):
                 if role in raw and role in params:

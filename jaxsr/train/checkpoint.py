@@ -20,8 +20,9 @@ import orbax.checkpoint as ocp
 from absl import logging
 from etils import epath
 
+from jaxsr import files
 from jaxsr.errors import UserError, quiet_async_noise
-from jaxsr.files import is_remote
+from jaxsr.files import remote
 
 
 class _NoItemMetadataNote(std_logging.Filter):
@@ -36,9 +37,8 @@ std_logging.getLogger("absl").addFilter(_NoItemMetadataNote())
 
 
 def checkpoint_dir(workdir: str) -> str:
-    if not is_remote(workdir):  # gs://, s3://: Orbax writes object stores through epath
-        workdir = os.path.abspath(workdir)
-    return os.path.join(workdir, "checkpoints")
+    # gs://: Orbax writes object stores through epath (metadata) and TensorStore (arrays).
+    return os.path.join(files.absolute(workdir), "checkpoints")
 
 
 _PROCESS_FILE = re.compile(r"process_(\d+)-of-(\d+)\.json$")
@@ -102,7 +102,13 @@ class Checkpointer:
         if data_iterator is not None:
             args["data"] = grain.checkpoint.CheckpointSave(data_iterator)
         try:
-            self.manager.save(step, args=ocp.args.Composite(**args), force=True)
+            remote.bounded(
+                lambda: self.manager.save(step, args=ocp.args.Composite(**args), force=True),
+                self.directory,
+                f"writing the checkpoint of step {step}",
+            )
+        except UserError:
+            raise
         except Exception as e:
             raise self._write_failure(e) from e
 
@@ -150,12 +156,11 @@ class Checkpointer:
     def _set_aside(self, step: int) -> str:
         """Move an unreadable step out of the manager's folder (never delete it)."""
         aside = os.path.join(os.path.dirname(self.directory), "checkpoints_unreadable")
-        os.makedirs(aside, exist_ok=True)
         target = os.path.join(aside, str(step))
         n = 1
-        while os.path.exists(target):
+        while files.exists(target):
             target, n = os.path.join(aside, f"{step}.{n}"), n + 1
-        os.rename(os.path.join(self.directory, str(step)), target)
+        files.move_aside(os.path.join(self.directory, str(step)), target)
         self.manager.close()
         self.manager = self._manager(self._keep)
         return target
@@ -247,7 +252,11 @@ class Checkpointer:
     def wait(self) -> None:
         """Block until the checkpoint in flight is on disk."""
         try:
-            self.manager.wait_until_finished()
+            remote.bounded(
+                self.manager.wait_until_finished, self.directory, "finishing a checkpoint"
+            )
+        except UserError:
+            raise
         except Exception as e:
             raise self._write_failure(e) from e
 
@@ -267,13 +276,13 @@ class Checkpointer:
         )
 
     def close(self) -> None:
-        self.manager.close()
+        remote.bounded(self.manager.close, self.directory, "closing the checkpoints")
 
 
 def restore_raw_state(workdir: str, step: int | None = None) -> dict:
     """The saved state as nested dicts of arrays, without knowing its structure."""
     directory = checkpoint_dir(workdir)
-    if not os.path.isdir(directory):
+    if not files.isdir(directory):
         raise UserError(f"No checkpoints in {workdir!r}; train first or check --workdir.")
     manager = ocp.CheckpointManager(directory)
     step = manager.latest_step() if step is None else step

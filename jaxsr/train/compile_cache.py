@@ -20,7 +20,8 @@ import jax
 from absl import logging
 from jax import monitoring
 
-from jaxsr.files import is_remote
+from jaxsr import files
+from jaxsr.errors import UserError
 
 ENV = "JAXSR_COMPILATION_CACHE"
 _REQUESTS = "/jax/compilation_cache/compile_requests_use_cache"
@@ -48,12 +49,11 @@ def enable(path: str | None = None) -> str | None:
     path = default_dir() if path is None else path
     if not path:
         return None
-    if not is_remote(path):
-        try:
-            os.makedirs(path, exist_ok=True)
-        except OSError as e:
-            logging.warning("No compilation cache: cannot create %s (%s).", path, e.strerror)
-            return None
+    try:
+        files.makedirs(path)  # locally the folder; on gs:// a check of the bucket
+    except UserError as e:
+        logging.warning("No compilation cache: %s", e)
+        return None
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

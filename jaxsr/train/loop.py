@@ -24,12 +24,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
-from clu import metric_writers, periodic_actions
+from clu import periodic_actions
 
 from jaxsr.errors import Preempted, UserError
 from jaxsr.saved_model import load_model_description
 from jaxsr.tasks import make_task
-from jaxsr.train import compile_cache, sharding
+from jaxsr.train import compile_cache, metric_logs, sharding
 from jaxsr.train.checkpoint import Checkpointer
 from jaxsr.train.validate import validate_config
 from jaxsr.train.workdir import Workdir, config_dict, flatten
@@ -157,7 +157,7 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
     # that describes it.
     wd.save_config(config, step=start, resumed=restored is not None, changes=changes)
 
-    writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+    writer = metric_logs.create_writer(workdir, just_logging=jax.process_index() > 0)
     if start == 0:
         writer.write_hparams(
             {
@@ -217,7 +217,9 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
                     if history:
                         lr = float(jax.device_get(history[-1]["lr"]))
                         _check_finite(history, step, last_ckpt, workdir, lr)
+                    wd.check_lock()  # a run that lost its workdir must not write to it
                     checkpointer.save(step, state, train_iter)
+                    writer.flush()
                     last_ckpt = step
                 if stop:
                     raise Preempted(step)
@@ -230,7 +232,7 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
     if trained:
         logging.info("Trained %d steps in %.1f s.", trained, time.time() - t0)
     results = run_eval(step)
-    writer.flush()
+    writer.close()
     logging.info("Compilation: %s.", compiles.summary())
     if jax.process_index() == 0:
         print(evaluator.report(results, step))

@@ -1,10 +1,16 @@
 """The training workdir: one writer at a time, and the config that describes its run.
 
-* **One writer.** ``WORKDIR/.lock`` is held with ``flock`` for the whole run and names
-  the holder (pid, host, start time). The kernel drops the lock when its process dies,
-  however it dies, so a lock file left by a killed run is stale by construction and is
-  taken over with a note; a live holder makes a second run stop with one sentence.
-  (Object stores such as ``gs://`` have no locks: one writer there is the user's job.)
+A workdir is a local folder or an object-store prefix (``gs://bucket/run``); every
+file goes through :mod:`jaxsr.files`.
+
+* **One writer.** Locally ``WORKDIR/.lock`` is held with ``flock`` for the whole run and
+  names the holder (pid, host, start time); the kernel drops the lock when its process
+  dies, however it dies, so a lock file left by a killed run is stale by construction
+  and is taken over with a note. On an object store the lock is an object made only if
+  absent and refreshed while the run lives (:class:`jaxsr.files.remote.ObjectLock`);
+  one not refreshed for ``LOCK_STALE_S`` is taken over with a warning. Either way a
+  live holder makes a second run stop with one sentence; in a multi-process run
+  process 0 holds it.
 * **Config.** ``config.json`` is the config in force. A rerun whose config differs from
   it stops and lists the differing fields, unless the change is asked for
   (``--allow_config_change``); an accepted change is appended to
@@ -23,8 +29,9 @@ import socket
 import ml_collections
 from absl import logging
 
+from jaxsr import files
 from jaxsr.errors import UserError
-from jaxsr.files import is_remote, make_dirs, read_json, write_error, write_json_atomic
+from jaxsr.files import remote, write_error
 
 CONFIG_FILE, HISTORY_FILE, LOCK_FILE = "config.json", "config_history.json", ".lock"
 
@@ -49,9 +56,9 @@ def config_dict(config) -> dict:
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
     path = os.path.join(workdir, CONFIG_FILE)
-    if not os.path.lexists(path):
+    if not files.exists(path):
         raise UserError(f"{workdir!r} is not a jaxsr workdir (no {CONFIG_FILE}); check the path.")
-    return ml_collections.ConfigDict(read_json(path, "run's config"))
+    return ml_collections.ConfigDict(files.read_json(path, "run's config"))
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -79,21 +86,38 @@ def _weight(field: str) -> tuple[int, str]:
     return (len(first) if field.startswith("model.") else len(first) + 1), field
 
 
+# Object-store lock timing: refreshed every minute; a lock not refreshed for ten is
+# taken to belong to a run that died without releasing it.
+LOCK_REFRESH_S, LOCK_STALE_S = 60.0, 600.0
+
+
 class Workdir:
     """Context manager: create and lock ``path`` (on the primary process), then
     check and record the config. Raises :class:`UserError` for a path that is a
     file, cannot be written, or is in use by another live run."""
 
-    def __init__(self, path: str, *, primary: bool = True):
+    def __init__(
+        self,
+        path: str,
+        *,
+        primary: bool = True,
+        lock_refresh_s: float = LOCK_REFRESH_S,
+        lock_stale_s: float = LOCK_STALE_S,
+    ):
         self.path, self.primary = path, primary
         self._fd = None
+        self._object_lock = None
+        self._lock_times = lock_refresh_s, lock_stale_s
 
     def __enter__(self):
-        if is_remote(self.path):
-            logging.warning("%s is remote: no lock; make sure only one run writes it.", self.path)
-            return self
-        make_dirs(self.path)
-        if self.primary:
+        files.makedirs(self.path)
+        if self.primary and files.is_remote(self.path):
+            refresh, stale = self._lock_times
+            self._object_lock = remote.ObjectLock(
+                os.path.join(self.path, LOCK_FILE), refresh_s=refresh, stale_s=stale
+            )
+            self._object_lock.acquire()
+        elif self.primary:
             self._lock()
         return self
 
@@ -101,6 +125,14 @@ class Workdir:
         if self._fd is not None:
             os.close(self._fd)  # releases the flock; the file stays (removing it would race)
             self._fd = None
+        if self._object_lock is not None:
+            lock, self._object_lock = self._object_lock, None
+            remote.bounded(lock.release, self.path, "releasing the workdir lock")
+
+    def check_lock(self) -> None:
+        """Raise if this run lost its object-store lock (called before each save)."""
+        if self._object_lock is not None:
+            self._object_lock.check()
 
     def _lock(self) -> None:
         path = os.path.join(self.path, LOCK_FILE)
@@ -129,9 +161,9 @@ class Workdir:
 
     def saved_config(self) -> dict | None:
         path = os.path.join(self.path, CONFIG_FILE)
-        if is_remote(self.path) or not os.path.lexists(path):
+        if not files.exists(path):
             return None
-        return read_json(path, "run's config")
+        return files.read_json(path, "run's config")
 
     def check_config(self, config, *, allow_change: bool) -> dict[str, tuple]:
         """The changes from the saved config; stop unless they are operational or allowed."""
@@ -153,19 +185,19 @@ class Workdir:
     def save_config(self, config, *, step: int, resumed: bool, changes: dict) -> None:
         """Write ``config.json`` (the config in force); a resumed run records ``changes``
         at ``step`` (a fresh one has no history to keep)."""
-        if not self.primary or is_remote(self.path):
+        if not self.primary:
             return
         if resumed and changes:
             path = os.path.join(self.path, HISTORY_FILE)
-            if os.path.lexists(path):
-                history = read_json(path, "config history")
+            if files.exists(path):
+                history = files.read_json(path, "config history")
             else:
                 history = {"original": self.saved_config(), "changes": []}
             fields = {k: {"old": old, "new": new} for k, (old, new) in changes.items()}
             history["changes"].append({"step": step, "fields": fields})
-            write_json_atomic(path, history)
+            files.write_json_atomic(path, history)
             logging.warning(
                 "Config changed at step %d: %s (recorded in %s).", step, ", ".join(changes), path
             )
         if changes or not resumed or self.saved_config() is None:
-            write_json_atomic(os.path.join(self.path, CONFIG_FILE), config_dict(config))
+            files.write_json_atomic(os.path.join(self.path, CONFIG_FILE), config_dict(config))

@@ -1,6 +1,6 @@
-"""Writing files so that nothing is lost: atomically, honouring the umask, one-line errors.
+"""Local files written so that nothing is lost: atomically, honouring the umask.
 
-Every file jaxsr writes (images, JSON, model directories) is first written under a
+Every local file jaxsr writes (images, JSON, model directories) is first written under a
 temporary name in the target's folder and then renamed over the target, so a crash
 or a full disk never leaves a half-written file, and the temporary is removed when
 writing fails. ``mkstemp``/``mkdtemp`` create 0600/0700 entries; the final modes
@@ -18,18 +18,12 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
-import json
 import os
 import shutil
 import stat
 import tempfile
 
 from jaxsr.errors import UserError
-
-
-def is_remote(path: str) -> bool:
-    """An object-store URL (``gs://``, ``s3://``): no local folder, locks or ``abspath``."""
-    return "://" in path
 
 
 def file_problem(path: str) -> str | None:
@@ -55,28 +49,6 @@ def file_problem(path: str) -> str | None:
     if stat.S_ISFIFO(mode):
         return "a FIFO (named pipe), not a regular file"
     return "a device or socket, not a regular file"
-
-
-def read_json(path: str, what: str = "file"):
-    """The JSON object in ``path``; a missing, truncated, empty or non-object file is one
-    :class:`UserError` naming it (``what`` says what the file is to the user)."""
-    problem = file_problem(path)
-    if problem:
-        raise UserError(f"{path}: {problem}; cannot read the {what}.")
-    try:
-        with open(path, "rb") as f:
-            obj = json.loads(f.read())
-    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise UserError(
-            f"{path}: the {what} is damaged or truncated ({type(e).__name__}: {e}); restore "
-            "it from a copy, or start again in a new folder."
-        ) from e
-    if not isinstance(obj, dict):
-        raise UserError(
-            f"{path}: the {what} holds a JSON {type(obj).__name__}, not an object; restore it "
-            "from a copy, or start again in a new folder."
-        )
-    return obj
 
 
 def current_umask() -> int:
@@ -136,14 +108,6 @@ def atomic_path(path: str, suffix: str = ""):
     finally:
         with contextlib.suppress(OSError):
             os.remove(tmp)
-
-
-def write_json_atomic(path: str, obj) -> None:
-    """``json.dump(obj)`` to ``path`` atomically."""
-    with atomic_path(path, ".json") as tmp, open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _libc_renameat2():
