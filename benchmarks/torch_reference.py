@@ -429,3 +429,161 @@ class _VGGSlices(nn.Module):
 
 def vgg19_relu_slices() -> nn.Module:
     return _VGGSlices().eval()
+
+
+# -- the benchmark's per-method pieces (named by each method's entry in jaxsr.methods) --
+# ``*_train_step(config) -> step()`` runs one training iteration of the official code;
+# ``*_infer(config) -> net(x NCHW in [0, 1]) -> NCHW`` is the network for tiled inference.
+
+
+def esrgan_train_step(config):
+    """BasicSR's iteration: RRDBNet + L1 + Adam (task ``sr``), or ESRGANModel's G and D
+    steps with VGG19 ``conv5_4`` and RaGAN (task ``esrgan``); LR precomputed."""
+    if config.scale != 4:
+        return None
+    m, o = config.model, config.optim
+    net = RRDBNetTorch(m.num_feat, m.num_block, m.num_grow_ch)
+    opt = torch.optim.Adam(net.parameters(), lr=o.lr, betas=(o.b1, o.b2))
+    n, p = config.data.batch_size, config.data.patch_size
+    gt = torch.rand(n, 3, p, p)
+    lq = torch.rand(n, 3, p // 4, p // 4)
+    bce = torch.nn.BCEWithLogitsLoss()
+    gan = config.task == "esrgan"
+    if gan:
+        disc = VGGStyleDiscriminatorTorch(config.discriminator.num_feat, p)
+        opt_d = torch.optim.Adam(disc.parameters(), lr=config.optim_d.lr, betas=(o.b1, o.b2))
+        vgg = vgg19_features_torch().eval()
+        for q in vgg.parameters():
+            q.requires_grad_(False)
+        w = config.losses
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        sr = net(lq)
+        loss = torch.mean(torch.abs(sr - gt))
+        if gan:  # BasicSR ESRGANModel.optimize_parameters
+            for q in disc.parameters():
+                q.requires_grad_(False)
+            loss = w.l1 * loss + w.perceptual * torch.mean(torch.abs(vgg(sr) - vgg(gt)))
+            real = disc(gt).detach()
+            fake = disc(sr)
+            loss = loss + w.gan * 0.5 * (
+                bce(real - fake.mean(), torch.zeros_like(real))
+                + bce(fake - real.mean(), torch.ones_like(fake))
+            )
+        loss.backward()
+        opt.step()
+        if gan:
+            for q in disc.parameters():
+                q.requires_grad_(True)
+            opt_d.zero_grad(set_to_none=True)
+            fake_d = disc(sr.detach())
+            real_d = disc(gt)
+            l_real = 0.5 * bce(real_d - fake_d.detach().mean(), torch.ones_like(real_d))
+            l_fake = 0.5 * bce(fake_d - real_d.detach().mean(), torch.zeros_like(fake_d))
+            (l_real + l_fake).backward()
+            opt_d.step()
+
+    return step
+
+
+def esrgan_infer(config):
+    if config.scale != 4:
+        return None
+    m = config.model
+    return RRDBNetTorch(m.num_feat, m.num_block, m.num_grow_ch).eval()
+
+
+def dasr_train_step(config):
+    """The official iteration: degradation on the device (``SRMDPreprocessing``), MoCo,
+    G, Adam."""
+    dasr_step = DASRTrainStepTorch(config)
+    p = config.data.patch_size
+    hr = torch.rand(config.data.batch_size, 2, 3, p, p) * 255
+    return lambda: dasr_step(hr)
+
+
+def dasr_infer(config):
+    m = config.model
+    g = DASRTorch(
+        config.scale, m.n_feats, m.n_groups, m.n_blocks, m.reduction, m.encoder_widths[-1]
+    )
+    enc = DegradationEncoderTorch(tuple(m.encoder_widths)).eval()
+    return lambda x: g(x * 255, enc(x * 255)[0]) / 255
+
+
+def mirnet_train_step(config):
+    """The official ``train_denoising.py`` iteration: σ = 25 noise, Charbonnier, Adam."""
+    m, o = config.model, config.optim
+    net = MIRNetTorch(m.n_feat, m.n_rrg, m.n_mrb)
+    opt = torch.optim.Adam(net.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    p = config.data.patch_size
+    clean = torch.rand(config.data.batch_size, 3, p, p)
+
+    def step():
+        noisy = (clean + torch.randn_like(clean) * (25 / 255)).clamp(0, 1)
+        opt.zero_grad(set_to_none=True)
+        out = net(noisy).clamp(0, 1)
+        torch.mean(torch.sqrt((out - clean) ** 2 + 1e-6)).backward()
+        opt.step()
+
+    return step
+
+
+def mirnet_infer(config):
+    m = config.model
+    return MIRNetTorch(m.n_feat, m.n_rrg, m.n_mrb).eval()
+
+
+def pix2pixhd_steps(config, train_hw, infer_hw, bf16: bool):
+    """``(train step, forward)``: the official iteration (pix2pixHD_model.forward + the G
+    and D Adam steps) at ``train_hw`` and G's forward at ``infer_hw``."""
+    torch.manual_seed(0)
+    m, d = config.model, config.discriminator
+    in_nc = config.label_nc + 1
+    g = pix2pixhd_torch.GlobalGenerator(in_nc, 3, m.ngf, m.n_downsampling, m.n_blocks)
+    disc = pix2pixhd_torch.MultiscaleDiscriminator(in_nc + 3, d.ndf, d.n_layers, d.num_D)
+    vgg = vgg19_relu_slices()
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    n = config.data.batch_size
+    label = F.one_hot(torch.randint(0, config.label_nc, (n, *train_hw)))
+    x = torch.cat([label.permute(0, 3, 1, 2).float(), torch.zeros(n, 1, *train_hw)], 1)
+    real = torch.rand(n, 3, *train_hw) * 2 - 1
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)
+
+    def step():
+        with autocast:
+            fake = g(x)
+            pred_fake_d = disc(torch.cat([x, fake.detach()], 1))
+            pred_real = disc(torch.cat([x, real], 1))
+            pred_fake = disc(torch.cat([x, fake], 1))
+            mse = F.mse_loss
+            loss_d = 0.5 * sum(
+                mse(pf[-1], torch.zeros_like(pf[-1])) + mse(pr[-1], torch.ones_like(pr[-1]))
+                for pf, pr in zip(pred_fake_d, pred_real, strict=True)
+            )
+            loss_g = sum(mse(p[-1], torch.ones_like(p[-1])) for p in pred_fake)
+            fm_w = 4.0 / (d.n_layers + 1) / d.num_D
+            for pf, pr in zip(pred_fake, pred_real, strict=True):
+                for j in range(len(pf) - 1):
+                    loss_g = loss_g + 10 * fm_w * torch.mean(torch.abs(pf[j] - pr[j].detach()))
+            weights = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+            for w, a, b in zip(weights, vgg(fake), vgg(real), strict=True):
+                loss_g = loss_g + 10 * w * torch.mean(torch.abs(a - b.detach()))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+    label = F.one_hot(torch.randint(0, config.label_nc, (1, *infer_hw)))
+    xi = torch.cat([label.permute(0, 3, 1, 2).float(), torch.zeros(1, 1, *infer_hw)], 1)
+
+    def forward():
+        with torch.no_grad(), autocast:
+            g(xi)
+
+    return step, forward

@@ -14,12 +14,23 @@ The fields every recipe shares are built by :mod:`jaxsr.recipes`.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
-RECIPES = ("esrgan_psnr", "esrgan", "dasr", "mirnet", "pix2pixhd", "sftgan", "spsagan")
+from jaxsr import methods
+
+# One per task of every registered method (jaxsr.methods), in registration order.
+RECIPES = tuple(dict.fromkeys(methods.recipes().values()))
 
 
 def load(recipe: str, preset: str = ""):
-    """``configs.<recipe>.get_config(preset)``; an unknown recipe lists the valid ones."""
+    """``configs.<recipe>.get_config(preset)``, or the ``get_config`` of a recipe file
+    (``path/to/recipe.py``, a method registered from outside jaxsr); an unknown recipe
+    lists the valid ones."""
+    if recipe.endswith(".py"):
+        spec = importlib.util.spec_from_file_location("jaxsr_recipe", recipe)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.get_config(preset)
     if recipe not in RECIPES:
         raise ValueError(f"Unknown recipe {recipe!r}; choose one of {list(RECIPES)}.")
     return importlib.import_module(f"configs.{recipe}").get_config(preset)

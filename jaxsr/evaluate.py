@@ -34,46 +34,26 @@ import argparse
 import os
 import sys
 
-import jax
-import numpy as np
-
 from jaxsr.cli_flags import add_flag
 from jaxsr.data.pipeline import eval_examples
-from jaxsr.data.seg_priors import load_segmenter, segment
 from jaxsr.embedding import StudyOptions, embed_fn, score_and_plot
 from jaxsr.errors import UserError, cli
 from jaxsr.eval import evaluate_examples, format_blind_table, format_table
 from jaxsr.eval.protocols import NoiseDegradation, blind_protocols, dataset_config
 from jaxsr.files import write_json_atomic
-from jaxsr.models import BlindSR
-from jaxsr.ops.color import to_uint8
-from jaxsr.ops.ensemble import self_ensemble
-from jaxsr.saved_model import load_model
+from jaxsr.saved_model import load_model_and_task
 
 
 def load_predictor(path: str, ensemble: bool = False, segmenter: str = ""):
-    """``(predict_fn, module, variables)`` for a training workdir or model directory;
-    ``ensemble`` averages the model over the 8 flips/rotations of its input. A model
-    that takes a segmentation prior (SFTGAN, SPSAGAN) gets it from ``segmenter``."""
-    module, variables = load_model(path)
-    if getattr(module, "needs_prior", False):
-        if not segmenter:
-            raise UserError(
-                f"{path} holds a model conditioned on a segmentation prior; add "
-                "--segmenter=builtin_clusters (the demo's stand-in) or "
-                "--segmenter=package.module:function (your segmentation network)."
-            )
-        if ensemble:
-            raise UserError("--self_ensemble is not supported for prior-conditioned models.")
-        fn, apply = load_segmenter(segmenter), jax.jit(module.apply)
-
-        def predict(lq):
-            prior = segment(fn, to_uint8(np.asarray(lq)[0]), module.scale, module.num_classes)
-            return apply(variables, lq, prior[None])
-
-        return predict, module, variables
-    apply = jax.jit(self_ensemble(module.apply) if ensemble else module.apply)
-    return (lambda lq: apply(variables, lq)), module, variables
+    """``(predict_fn, module, variables, task class)`` for a training workdir or model
+    directory; how the model is fed (``ensemble``, a ``segmenter`` prior) is its task's
+    (``Task.predictor``)."""
+    module, variables, task = load_model_and_task(path)
+    try:
+        predict = task.predictor(module, variables, ensemble=ensemble, segmenter=segmenter)
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from e
+    return predict, module, variables, task
 
 
 def parser() -> argparse.ArgumentParser:
@@ -127,8 +107,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     baseline_only = args.model == "bicubic"
-    predict, module, variables = (
-        (None, None, None)
+    predict, module, variables, task = (
+        (None, None, None, None)
         if baseline_only
         else load_predictor(args.model, args.self_ensemble, args.segmenter)
     )
@@ -136,8 +116,8 @@ def main(argv=None) -> int:
     scale = args.scale or model_scale or 4
     if model_scale and scale != model_scale:
         raise UserError(f"--scale={scale} but the model in {args.model} is ×{model_scale}.")
-    dasr = isinstance(module, BlindSR)
-    blind = bool(args.sigmas or args.aniso or args.noise_sigma) or dasr
+    blind_model = task is not None and task.blind
+    blind = bool(args.sigmas or args.aniso or args.noise_sigma) or blind_model
     protocols = [None]
     if args.noise_sigma:
         protocols = [NoiseDegradation(args.noise_sigma, seed=args.seed)]
@@ -178,7 +158,7 @@ def main(argv=None) -> int:
         print(format_table(results, title))
     report = {"scale": scale, "channel": channel, "crop_border": border, "datasets": results}
     if args.embedding_plot:
-        if not dasr:
+        if not blind_model:
             raise UserError("--embedding_plot needs a DASR model (one with a degradation encoder).")
         photos = [(n, hr) for exs in datasets.values() for n, hr, _ in exs]
         png = args.embedding_plot

@@ -1,149 +1,13 @@
-"""Model directories: a trained or imported network that ``jaxsr.load_model`` can run.
-
-Two kinds of path load the same way:
-
-* a **model directory** written by ``python -m jaxsr.convert`` or :func:`save_model`:
-  ``model.json`` (architecture name and constructor arguments) + ``variables.npz``
-  (the Flax variables, one array per ``/``-joined path);
-* a **training workdir** (``config.json`` + Orbax checkpoints): the generator of the
-  newest checkpoint, its EMA weights when the run kept them.
-
-Both are written atomically (a temporary directory renamed into place). A model
-directory is only ever written over an empty folder or an older model directory
-(with ``overwrite``), never over a folder of other files or over its own inputs.
-"""
+"""Load and save networks: ``jaxsr.load_model(path)`` for a model directory
+(:mod:`jaxsr.model_dir`) or a training workdir (:mod:`jaxsr.train.export`), and
+``save_model`` for a model directory. One import for users and CLIs."""
 
 from __future__ import annotations
 
-import json
-import os
-import zipfile
-
-import jax
-import numpy as np
-
-from jaxsr import files
-from jaxsr.convert.common import nest
-from jaxsr.errors import UserError
+from jaxsr import methods
+from jaxsr.model_dir import check_output, is_model_dir, save_model
 from jaxsr.models import build_model
-from jaxsr.tasks import TASKS
-from jaxsr.train.checkpoint import restore_raw_state
-from jaxsr.train.workdir import CONFIG_FILE, load_config
-
-MODEL_FILE, VARIABLES_FILE = "model.json", "variables.npz"
-
-
-def _flatten(tree, prefix=""):
-    out = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}/"))
-        else:
-            out[f"{prefix}{k}"] = np.asarray(v)
-    return out
-
-
-def _unflatten(flat: dict) -> dict:
-    return nest({tuple(path.split("/")): value for path, value in flat.items()})
-
-
-def is_model_dir(path: str) -> bool:
-    """A folder holding a jaxsr model and nothing else (so replacing it loses nothing);
-    one left half-written on an object store (no ``model.json`` yet) counts too."""
-    entries = set(files.listdir(path)) if files.isdir(path) else set()
-    return bool(entries) and entries <= {MODEL_FILE, VARIABLES_FILE}
-
-
-def check_output(out: str, inputs=(), *, overwrite: bool = False, kind: str = "dir") -> None:
-    """Refuse an output path whose writing could destroy something jaxsr did not make.
-
-    ``out`` may not be (or contain) one of ``inputs``; an existing ``out`` must be an
-    empty folder or a jaxsr model directory (``kind='dir'``) or a file (``kind='file'``),
-    and is replaced only with ``overwrite``.
-    """
-    real = files.resolved(out)
-    for src in inputs:
-        src_real = files.resolved(src)
-        if src_real == real or src_real.startswith(real.rstrip("/") + "/"):
-            raise UserError(
-                f"--out {out!r} is or contains the input {src!r}; choose another output path."
-            )
-    if not files.exists(out):
-        return
-    if kind == "file":
-        if files.isdir(out):
-            raise UserError(f"--out {out!r} is a folder; give a file name.")
-        if not overwrite:
-            raise UserError(f"--out {out!r} already exists; pass --overwrite to replace it.")
-        return
-    if not files.isdir(out):
-        raise UserError(f"--out {out!r} is a file, not a model directory; choose another path.")
-    if not files.listdir(out):
-        return
-    if not is_model_dir(out):
-        raise UserError(
-            f"--out {out!r} is a folder with other files (not a jaxsr model directory); jaxsr "
-            "will not replace it. Choose a new or empty folder."
-        )
-    if not overwrite:
-        raise UserError(
-            f"--out {out!r} already holds a jaxsr model; pass --overwrite to replace it."
-        )
-
-
-def save_model(
-    out_dir: str,
-    name: str,
-    kwargs: dict,
-    variables: dict,
-    *,
-    overwrite: bool = False,
-    inputs=(),
-    **meta,
-) -> None:
-    """Write ``out_dir`` atomically (on an object store ``model.json`` goes last);
-    ``kwargs`` rebuild ``MODELS[name](**kwargs)``.
-
-    See :func:`check_output` for what may be replaced (``inputs``: the paths the model
-    was made from).
-    """
-    build_model(name, **kwargs)  # fail now, not at load time, on a bad description
-    check_output(out_dir, inputs, overwrite=overwrite)
-    with files.atomic_dir(out_dir, marker=MODEL_FILE) as tmp:
-        with open(os.path.join(tmp, MODEL_FILE), "w") as f:  # our temporary folder
-            json.dump({"model": name, "kwargs": kwargs, **meta}, f, indent=2)
-        np.savez(os.path.join(tmp, VARIABLES_FILE), **_flatten(jax.device_get(variables)))
-
-
-def load_model_description(path: str) -> tuple[str, dict, dict]:
-    """``(model name, constructor kwargs, variables)`` of a model dir or training workdir."""
-    if files.exists(os.path.join(path, MODEL_FILE)):
-        desc = files.read_json(os.path.join(path, MODEL_FILE), "model description")
-        if not isinstance(desc.get("model"), str) or not isinstance(desc.get("kwargs"), dict):
-            raise UserError(
-                f"{os.path.join(path, MODEL_FILE)} names no model and arguments; it was not "
-                "written by jaxsr (convert the weights again)."
-            )
-        variables_path = os.path.join(path, VARIABLES_FILE)
-        try:
-            variables = _unflatten(files.load_numpy(variables_path))
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-            raise UserError(
-                f"{variables_path}: the model's weights are missing or damaged "
-                f"({type(e).__name__}: {e}); convert or save the model again."
-            ) from e
-        return desc["model"], desc["kwargs"], variables
-    if files.exists(os.path.join(path, CONFIG_FILE)):
-        config = load_config(path)
-        if config.get("task") not in TASKS:
-            raise UserError(f"{path}: config.json names no known task ({config.get('task')!r}).")
-        task = TASKS[config.task]
-        name, kwargs = task.model_spec(config)
-        return name, kwargs, task.model_variables(restore_raw_state(path))
-    raise UserError(
-        f"{path!r} is neither a jaxsr model directory ({MODEL_FILE}) nor a training workdir "
-        "(config.json); train one with jaxsr.main or import weights with jaxsr.convert."
-    )
+from jaxsr.train.export import load_model_description
 
 
 def load_model(path: str):
@@ -154,3 +18,20 @@ def load_model(path: str):
     """
     name, kwargs, variables = load_model_description(path)
     return build_model(name, **kwargs), variables
+
+
+def load_model_and_task(path: str):
+    """``(module, variables, task class)``: what a CLI asks of a model (how to feed it,
+    which protocol evaluates it) comes from the task of its method (:mod:`jaxsr.methods`)."""
+    name, kwargs, variables = load_model_description(path)
+    return build_model(name, **kwargs), variables, methods.task_of_model(name)
+
+
+__all__ = [
+    "check_output",
+    "is_model_dir",
+    "load_model",
+    "load_model_and_task",
+    "load_model_description",
+    "save_model",
+]

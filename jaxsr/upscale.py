@@ -38,10 +38,9 @@ from jaxsr.data.images import (
     write_image,
 )
 from jaxsr.errors import UserError, cli
-from jaxsr.ops.ensemble import self_ensemble
 from jaxsr.ops.imresize import imresize
 from jaxsr.ops.tiling import tile_windows, tiled_apply
-from jaxsr.saved_model import load_model
+from jaxsr.saved_model import load_model_and_task
 
 
 def _progress_bar(total: int, desc: str):
@@ -107,20 +106,17 @@ def drop_own_outputs(paths: list[str], out_dir: str, scale: int) -> tuple[list[s
 
 
 def make_apply(model_path: str, dtype: str, ensemble: bool = False):
-    module, variables = load_model(model_path)
-    if getattr(module, "needs_prior", False):
-        raise UserError(
-            f"{model_path} holds a model conditioned on a segmentation prior (SFTGAN/SPSAGAN), "
-            "which tiled upscaling does not feed yet; use jaxsr.evaluate --segmenter=... or "
-            "call the model with its prior from Python."
-        )
+    """``(tiles -> outputs, scale)`` of a model, as its task feeds it (``Task.tile_predictor``)."""
+    module, variables, task = load_model_and_task(model_path)
     if dtype != "float32":
         if not hasattr(module, "dtype"):
             raise UserError(f"This model has no compute dtype option; drop --dtype={dtype}.")
         module = module.clone(dtype=jnp.dtype(dtype))
-    variables = jax.device_put(variables)
-    run = jax.jit(self_ensemble(module.apply) if ensemble else module.apply)
-    return (lambda tiles: run(variables, jnp.asarray(tiles))), module.scale
+    try:
+        run = task.tile_predictor(module, jax.device_put(variables), ensemble=ensemble)
+    except UserError as e:
+        raise UserError(f"{model_path}: {e}") from e
+    return run, module.scale
 
 
 def _input_files(path: str) -> list[str]:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from jaxsr.convert.__main__ import main as convert_main
-from jaxsr.convert.torch_pickle import UnsafePickleError, load_torch
 from jaxsr.errors import UserError
+from jaxsr.weights.torch_pickle import UnsafePickleError, load_torch
 
 torch = pytest.importorskip("torch")
 
@@ -36,7 +36,7 @@ def test_reads_zip_and_legacy_files_without_importing_torch(tmp_path):
 import sys
 sys.modules["torch"] = None  # any import of torch now fails
 import numpy as np
-from jaxsr.convert.torch_pickle import load_torch, flat_state_dict
+from jaxsr.weights.torch_pickle import load_torch, flat_state_dict
 ref = dict(np.load({str(tmp_path / "ref.npz")!r}))
 new = load_torch({str(tmp_path / "new.pth")!r})
 assert new["iter"] == 7
@@ -165,8 +165,8 @@ def vgg19_features_torch():
 def test_vgg19_features_match_torch_before_and_after_relu(tmp_path):
     import jax.numpy as jnp
 
-    from jaxsr.convert.vgg import load_vgg19_params
     from jaxsr.models.vgg import LAYER_INDEX, VGG19Features
+    from jaxsr.weights.vgg import load_vgg19_params
 
     torch.manual_seed(0)
     feats = vgg19_features_torch().eval()
@@ -192,7 +192,7 @@ def test_vgg19_features_match_torch_before_and_after_relu(tmp_path):
 
 
 def test_vgg_weights_missing_or_wrong_are_clear_errors(tmp_path):
-    from jaxsr.convert.vgg import load_vgg19_params
+    from jaxsr.weights.vgg import load_vgg19_params
 
     with pytest.raises(UserError, match="VGG19 weights not found.*vgg19-dcbb9e9d.pth"):
         load_vgg19_params(str(tmp_path / "nope.pth"))

@@ -13,7 +13,7 @@ from dasr_torch import DASR as TorchDASR
 from dasr_torch import BlindSR as TorchBlindSR
 from PIL import Image
 
-from jaxsr.convert.__main__ import convert
+from jaxsr.convert.official import convert
 from jaxsr.data import builtin_photo
 from jaxsr.data import degradations as deg
 from jaxsr.errors import UserError

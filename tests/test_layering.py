@@ -148,3 +148,51 @@ def test_import_jaxsr_and_main_help_without_torch():
     # absl's --help exits with status 1 after printing the flags.
     assert proc.returncode in (0, 1) and "Traceback" not in out, out[-3000:]
     assert "--workdir" in out and "allow_config_change" in out, out
+
+
+# The layers of DESIGN.md, bottom up: a module may import its own layer and the ones
+# below, never one above. Keyed by the top-level module or folder under jaxsr/; the
+# command-line programs (any layer's folder) are the top.
+LAYERS = (
+    {"errors", "files", "methods", "trees", "cli_flags"},  # the ground: no jaxsr beneath
+    {"ops", "metrics"},  # image ops and metrics
+    {"models", "losses", "data", "weights"},  # networks, losses, input, weight files
+    {"model_dir", "convert", "recipes"},  # model directories, official key mappings
+    {"train", "eval"},  # the generic loop and its plumbing; evaluation as a library
+    {"tasks"},  # the methods' steps
+    {"saved_model", "embedding", "bench"},  # workdir -> model, studies, benchmarks
+)
+CLIS = CLI_MODULES | {
+    "jaxsr.synthesize",
+    "jaxsr.pix2pixhd_features",
+    "jaxsr.data.prepare",
+    "jaxsr.embedding.__main__",
+    "jaxsr",  # the package's own __init__: the user's entry (jaxsr.load_model)
+}
+
+
+def layer_of(module: str) -> int:
+    if module in CLIS:
+        return len(LAYERS)
+    top = module.split(".")[1]
+    for i, members in enumerate(LAYERS):
+        if top in members:
+            return i
+    raise AssertionError(f"{module} is in no layer of LAYERS: add its folder to one")
+
+
+def test_imports_run_one_way_between_folders(graph):
+    upward = sorted(
+        f"{m} (layer {layer_of(m)}) imports {t} (layer {layer_of(t)})"
+        for m, targets in graph.items()
+        for t in targets
+        if layer_of(t) > layer_of(m)
+    )
+    assert upward == [], "\n".join(upward)
+
+
+def test_the_layer_check_fails_on_an_upward_import():
+    assert layer_of("jaxsr.models.rrdbnet") < layer_of("jaxsr.tasks.sr")
+    graph = {"jaxsr.models.x": {"jaxsr.tasks.sr"}}
+    upward = [(m, t) for m, ts in graph.items() for t in ts if layer_of(t) > layer_of(m)]
+    assert upward == [("jaxsr.models.x", "jaxsr.tasks.sr")]

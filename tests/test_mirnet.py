@@ -7,7 +7,7 @@ import pytest
 import torch
 from mirnet_torch import MIRNet as TorchMIRNet
 
-from jaxsr.convert.__main__ import convert
+from jaxsr.convert.official import convert
 from jaxsr.errors import UserError
 from jaxsr.models.mirnet import SKFF, MIRNet, antialiased_downsample
 from jaxsr.saved_model import load_model

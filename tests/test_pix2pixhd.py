@@ -298,7 +298,7 @@ def test_synthesize_a_cityscapes_folder_with_a_converted_generator(tmp_path, cap
     from pix2pixhd_torch import GlobalGenerator, init_normal
 
     from jaxsr import synthesize
-    from jaxsr.convert.__main__ import convert
+    from jaxsr.convert.official import convert
 
     torch.save(
         init_normal(GlobalGenerator(36, 3, ngf=4, n_down=2, n_blocks=1)).state_dict(),

@@ -12,7 +12,7 @@ from pix2pixhd_torch import LocalEnhancer as TorchLocal
 from pix2pixhd_torch import MultiscaleDiscriminator as TorchD
 from pix2pixhd_torch import init_normal
 
-from jaxsr.convert.__main__ import convert
+from jaxsr.convert.official import convert
 from jaxsr.errors import UserError
 from jaxsr.models.layers import conv_transpose_dilated, conv_transpose_subpixel
 from jaxsr.ops.labels import dense_instance_ids, instance_edges

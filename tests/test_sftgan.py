@@ -9,11 +9,12 @@ import torch
 from sftgan_torch import ACDDiscriminator as TorchACD
 from sftgan_torch import SFTNet as TorchSFTNet
 
-from jaxsr.convert.__main__ import convert
-from jaxsr.convert.common import conv_kernel, dense_kernel, flatten_paths, nest
+from jaxsr.convert.common import conv_kernel, dense_kernel
+from jaxsr.convert.official import convert
 from jaxsr.errors import UserError
 from jaxsr.models.sftgan import ACDDiscriminator, SFTNet
 from jaxsr.saved_model import load_model
+from jaxsr.trees import flatten_paths, nest
 
 
 def _nhwc(t):

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from conftest import recipe_config
 
-from jaxsr.convert.common import flatten_paths
 from jaxsr.errors import UserError
 from jaxsr.models.rrdbnet import RRDB, RRDBNet
 from jaxsr.models.spsagan import SPSAGenerator, pool_prior
 from jaxsr.tasks import make_task
 from jaxsr.train import sharding
 from jaxsr.train.loop import init_state
+from jaxsr.trees import flatten_paths
 
 
 def _count(tree):

@@ -24,10 +24,10 @@ NUMPY_IO = {"load", "save", "savez", "savez_compressed", "fromfile", "loadtxt", 
 LOCAL_ONLY = {
     # Writes into the local temporary of files.atomic_path / files.atomic_dir, which
     # then becomes the (local or remote) target.
-    ("convert/__main__.py", "convert", "open"): "files.atomic_path temporary",
-    ("convert/__main__.py", "convert", "np.savez"): "files.atomic_path temporary",
-    ("saved_model.py", "save_model", "open"): "files.atomic_dir temporary",
-    ("saved_model.py", "save_model", "np.savez"): "files.atomic_dir temporary",
+    ("convert/official.py", "convert", "open"): "files.atomic_path temporary",
+    ("convert/official.py", "convert", "np.savez"): "files.atomic_path temporary",
+    ("model_dir.py", "save_model", "open"): "files.atomic_dir temporary",
+    ("model_dir.py", "save_model", "np.savez"): "files.atomic_dir temporary",
     ("pix2pixhd_features.py", "save_centres", "open"): "files.atomic_path temporary",
     ("pix2pixhd_features.py", "save_centres", "np.savez"): "files.atomic_path temporary",
     ("data/records.py", "write_dataset", "open"): "files.atomic_dir temporary",
@@ -38,7 +38,7 @@ LOCAL_ONLY = {
     # Local staging of TensorBoard events for a remote workdir.
     ("train/metric_logs.py", "close", "shutil.rmtree"): "local staging folder",
     # Facts of this machine and files of the installed package.
-    ("benchmark.py", "_rss", "open"): "/proc/self/statm",
+    ("bench/harness.py", "rss", "open"): "/proc/self/statm",
     ("data/pipeline.py", "available_memory", "open"): "/proc/meminfo",
     ("metrics.py", "_niqe_model", "os.path.abspath"): "the package's own data file",
     ("metrics.py", "_niqe_model", "np.load"): "the package's own data file",

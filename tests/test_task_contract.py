@@ -8,26 +8,20 @@ import numpy as np
 import pytest
 from conftest import recipe_config
 
+from jaxsr import methods
 from jaxsr.saved_model import load_model, save_model
-from jaxsr.tasks import TASKS, Task, make_task
+from jaxsr.tasks import Task, make_task
 from jaxsr.train import sharding
 from jaxsr.train.loop import compile_train_step, init_state
 
-RECIPES = {
-    "sr": "esrgan_psnr",
-    "esrgan": "esrgan",
-    "dasr": "dasr",
-    "restore": "mirnet",
-    "pix2pixhd": "pix2pixhd",
-    "sftgan": "sftgan",
-    "spsagan": "spsagan",
-}
-IMAGE_TO_IMAGE = {"sr", "esrgan", "dasr", "restore"}  # predict() takes an image batch
+# Every task of every registered method, with the recipe that trains it (jaxsr.methods).
+RECIPES = methods.recipes()
 
 
-def test_every_registered_task_has_a_contract_test():
-    assert set(RECIPES) == set(TASKS)
-    assert all(issubclass(cls, Task) and cls.losses for cls in TASKS.values())
+def test_every_registered_task_has_a_recipe_and_declares_its_losses():
+    assert set(RECIPES) == set(methods.task_names())
+    classes = [methods.task_class(n) for n in methods.task_names()]
+    assert all(issubclass(cls, Task) and cls.losses for cls in classes)
 
 
 @pytest.mark.slow
@@ -64,7 +58,7 @@ def test_task_contract(task_name, tmp_path):
     results = evaluator.run(lambda x: predict(variables, jax.tree.map(jnp.asarray, x)))
     scalars = evaluator.scalars(results)
     assert scalars and all(np.isfinite(v) for v in scalars.values())
-    if task_name in IMAGE_TO_IMAGE:
+    if task.image_to_image:
         channel = "rgb" if config.get("eval_rgb", False) else "y"
         assert f"eval/psnr_{channel}" in scalars or any(
             k.startswith(f"eval/psnr_{channel}/") for k in scalars
@@ -79,7 +73,7 @@ def test_task_contract(task_name, tmp_path):
         jax.tree.leaves(loaded), jax.tree.leaves(task.model_variables(state)), strict=True
     ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    if task_name not in IMAGE_TO_IMAGE:  # its own test checks apply (pix2pixHD, SFTGAN, SPSAGAN)
+    if not task.image_to_image:  # its own test checks apply (pix2pixHD, SFTGAN, SPSAGAN)
         return
     lq = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (1, 16, 16, 3)), jnp.float32)
     np.testing.assert_allclose(

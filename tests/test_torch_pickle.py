@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from jaxsr.convert.__main__ import main as convert_main
-from jaxsr.convert.torch_pickle import flat_state_dict, load_torch
 from jaxsr.errors import UserError
+from jaxsr.weights.torch_pickle import flat_state_dict, load_torch
 
 
 class _Global:

@@ -181,3 +181,125 @@ def largest_batch(config, *, limit: int | None = None, start: int | None = None)
             break
         fits, batch = batch, batch * 2
     return fits or f"< {start or config.data.batch_size}"
+
+
+def rss() -> int:
+    """The process's resident memory now (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def mib(n) -> str:
+    return f"{n / 2**20:,.0f}MiB" if n else "n/a"
+
+
+def time_torch(run, steps: int) -> dict:
+    """A PyTorch step: its first call (allocator and oneDNN primitive creation, the
+    "compile" of eager mode), then seconds per step."""
+    import torch
+
+    t0 = time.perf_counter()
+    run()
+    first = time.perf_counter() - t0
+    return {
+        "compile_s": first,
+        "step_s": timed(run, steps),
+        "threads": torch.get_num_threads(),
+        "version": torch.__version__,
+    }
+
+
+def _torch_piece(config, kind: str):
+    """The registered method's PyTorch piece ``kind`` built for ``config`` (``None``:
+    the method has none, or not for this configuration)."""
+    from jaxsr import methods
+
+    ref = methods.method_of_task(config.task).bench.get(kind)
+    if ref is None:
+        return None
+    import torch
+
+    torch.manual_seed(0)
+    # XLA flushes denormals on CPU; without this PyTorch can be 10x slower on small
+    # weights for reasons unrelated to the model.
+    torch.set_flush_denormal(True)
+    return methods.load(ref)(config)
+
+
+def torch_train(config, steps: int) -> dict:
+    """The method's official PyTorch iteration (``Method.bench['torch_train']``)."""
+    step = _torch_piece(config, "torch_train")
+    if step is None:
+        return {"skipped": f"no PyTorch reference step for this {config.task} recipe"}
+    return time_torch(step, steps)
+
+
+def input_rate(task, config) -> float | str:
+    """Images/s the training input pipeline (decode, crop, flip; grain threads) delivers
+    to this process, after its first batch (thread start-up, first reads), over four
+    times as many batches as grain prefetches (so the prefetched ones hardly count); or
+    why it could not be measured (e.g. the recipe's dataset folder is not here)."""
+    from jaxsr.errors import UserError
+
+    batches = 4 * max(8, config.data.threads)
+    try:
+        it = iter(task.train_data(0, 1))
+        next(it)
+    except UserError as e:
+        return str(e)
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    return batches * config.data.batch_size / (time.perf_counter() - t0)
+
+
+def _tiled(fn, size: int, scale: int, tile: int):
+    import numpy as np
+
+    from jaxsr.ops.tiling import tiled_apply
+
+    img = np.random.default_rng(0).uniform(0, 1, (size, size, 3)).astype(np.float32)
+    return lambda: tiled_apply(fn, img, scale=scale, tile=tile, overlap=min(32, tile // 4), batch=2)
+
+
+def infer_jaxsr(config, size: int, tile: int) -> dict:
+    """The generator (random weights) on a ``size``² image in ``tile``² tiles."""
+    import jax.numpy as jnp
+
+    from jaxsr import methods
+    from jaxsr.models import build_model
+
+    name, kwargs = methods.task_class(config.task).model_spec(config)
+    model = build_model(name, dtype=jnp.dtype(config.dtype), **kwargs)
+    variables = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+    apply = jax.jit(model.apply)
+    t0 = time.perf_counter()
+    apply.lower(variables, jnp.zeros((2, tile, tile, 3))).compile()
+    compile_s = time.perf_counter() - t0
+    run = _tiled(lambda t: apply(variables, jnp.asarray(t)), size, config.scale, tile)
+    run()
+    t0 = time.perf_counter()
+    run()
+    sec = time.perf_counter() - t0
+    return {"compile_s": compile_s, "sec": sec, "peak_bytes": device_peak() or peak_rss()}
+
+
+def infer_torch(config, size: int, tile: int) -> dict:
+    """The method's PyTorch network (``Method.bench['torch_infer']``), the same tiler."""
+    net = _torch_piece(config, "torch_infer")
+    if net is None:
+        return {"skipped": f"no PyTorch reference network for this {config.task} recipe"}
+    import torch
+
+    def fn(tiles):
+        with torch.no_grad():
+            out = net(torch.from_numpy(tiles.transpose(0, 3, 1, 2).copy()))
+        return out.numpy().transpose(0, 2, 3, 1)
+
+    run = _tiled(fn, size, config.scale, tile)
+    t0 = time.perf_counter()
+    run()
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run()
+    return {"compile_s": first, "sec": time.perf_counter() - t0, "peak_bytes": peak_rss()}

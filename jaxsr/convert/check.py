@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsr.convert.common import flatten_paths
 from jaxsr.errors import UserError
 from jaxsr.models import build_model
+from jaxsr.trees import flatten_paths
 
 
 def _flat(tree: dict) -> dict[tuple, tuple]:

@@ -13,9 +13,10 @@ import re
 
 import numpy as np
 
-from jaxsr.convert.common import conv_kernel, dense_kernel, nest
+from jaxsr.convert.common import conv_kernel, dense_kernel
 from jaxsr.errors import UserError
 from jaxsr.models.dasr import DIV2K_MEAN
+from jaxsr.trees import nest
 
 _IGNORED = re.compile(r"^E\.(encoder_k\.|queue)|num_batches_tracked$|^G\.(sub|add)_mean\.")
 
@@ -147,3 +148,13 @@ def _e_path(key: str):
         leaf, kind = _leaf(m.group(2), "dense")
         return "params", ("E", f"mlp{int(m.group(1)) // 2}", leaf), kind
     return None
+
+
+def architecture(sd: dict):
+    """The ``jaxsr.convert`` entry (see :func:`jaxsr.convert.rrdbnet.architecture`)."""
+    if not is_dasr(sd):
+        return None
+    cfg, origins = dasr_config(sd), {}
+    size = f"{cfg['n_groups']} groups × {cfg['n_blocks']} blocks, {cfg['n_feats']} features"
+    desc = f"DASR ×{cfg['scale']} ({size}) with its degradation encoder"
+    return "dasr", cfg, dasr_variables(sd, origins), origins, desc, None

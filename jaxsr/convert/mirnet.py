@@ -15,8 +15,9 @@ import re
 
 import numpy as np
 
-from jaxsr.convert.common import conv_kernel, nest, transposed_conv_kernel
+from jaxsr.convert.common import conv_kernel, transposed_conv_kernel
 from jaxsr.errors import UserError
+from jaxsr.trees import nest
 
 _DAU = {
     "body.0.weight": "conv0",
@@ -145,3 +146,12 @@ def _mrb_entry(rest: str, v: np.ndarray, sd: dict, key: str):
     if rest == "conv_out.weight":
         return ("conv_out", "kernel"), conv_kernel(v, key)
     return None
+
+
+def architecture(sd: dict):
+    """The ``jaxsr.convert`` entry (see :func:`jaxsr.convert.rrdbnet.architecture`)."""
+    if not is_mirnet(sd):
+        return None
+    cfg, origins = mirnet_config(sd), {}
+    desc = f"MIRNet ({cfg['n_rrg']} RRGs × {cfg['n_mrb']} MRBs, {cfg['n_feat']} features)"
+    return "mirnet", cfg, {"params": mirnet_params(sd, origins)}, origins, desc, None

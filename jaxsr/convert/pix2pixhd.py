@@ -18,7 +18,8 @@ import re
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsr.convert.common import conv_kernel, nest, transposed_conv_kernel
+from jaxsr.convert.common import conv_kernel, transposed_conv_kernel
+from jaxsr.trees import nest
 
 _SEQ = re.compile(r"^model\.(\d+)\.(?:conv_block\.(\d+)\.)?(weight|bias)$")
 _LOCAL = re.compile(r"^model(\d+)_([12])\.(\d+)\.(?:conv_block\.(\d+)\.)?(weight|bias)$")

@@ -18,7 +18,8 @@ import re
 
 import numpy as np
 
-from jaxsr.convert.common import conv_kernel, nest
+from jaxsr.convert.common import conv_kernel
+from jaxsr.trees import nest
 
 _ESRGAN_2019 = {
     "trunk_conv": "conv_body",
@@ -104,3 +105,14 @@ def rrdbnet_params(sd: dict, origins: dict | None = None) -> dict:
         if origins is not None:
             origins[("params", *path)] = original[key]
     return nest(flat)
+
+
+def architecture(sd: dict):
+    """The ``jaxsr.convert`` entry: ``(name, kwargs, variables, origins, description,
+    example inputs)``, or ``None`` when ``sd`` is not an RRDBNet."""
+    if not is_rrdbnet(sd):
+        return None
+    cfg, origins = rrdbnet_config(sd), {}
+    size = f"nf={cfg['num_feat']}, nb={cfg['num_block']}, gc={cfg['num_grow_ch']}"
+    variables = {"params": rrdbnet_params(sd, origins)}
+    return "rrdbnet", cfg, variables, origins, f"RRDBNet ×{cfg['scale']} ({size})", None

@@ -14,7 +14,8 @@ import re
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsr.convert.common import conv_kernel, nest
+from jaxsr.convert.common import conv_kernel
+from jaxsr.trees import nest
 
 
 def is_sftgan(sd: dict) -> bool:

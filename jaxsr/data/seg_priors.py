@@ -97,7 +97,7 @@ def read_prob_map(path: str, num_classes: int) -> np.ndarray:
     """A stored probability map as float32 ``(H, W, num_classes)``."""
     try:
         if path.endswith(".pth"):
-            from jaxsr.convert.torch_pickle import load_torch
+            from jaxsr.weights.torch_pickle import load_torch
 
             arr = load_torch(path)
         else:

@@ -22,7 +22,6 @@ the target when the block succeeds. Readers take bytes (:func:`read_bytes`).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -169,13 +168,6 @@ def atomic_dir(path: str, marker: str | None = None):
     return remote.atomic_dir(path, marker) if is_remote(path) else local.atomic_dir(path)
 
 
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def write_json_atomic(path: str, obj) -> None:
     """``json.dump(obj)`` to ``path`` atomically."""
     with atomic_path(path, ".json") as tmp, open(tmp, "w") as f:
@@ -220,21 +212,3 @@ def move_aside(src: str, dst: str) -> None:
     else:
         make_dirs(os.path.dirname(dst))
         os.rename(src, dst)
-
-
-@contextlib.contextmanager
-def local_copy(path: str):
-    """A local file name holding ``path``'s bytes, for readers that need one (removed
-    after the block when it was downloaded)."""
-    if not is_remote(path):
-        yield path
-        return
-    import tempfile
-
-    folder = tempfile.mkdtemp(prefix="jaxsr-download-")
-    try:
-        tmp = os.path.join(folder, os.path.basename(path))
-        remote.download(path, tmp)
-        yield tmp
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)

@@ -127,13 +127,6 @@ def _fs(path: str):
     return backend.fsspec_backend.fs(path)
 
 
-def epath(path: str):
-    configure_environment()
-    from etils import epath as _epath
-
-    return _epath.Path(path)
-
-
 def _bucket(path: str) -> tuple[str, str]:
     """``('bkt', 'a/b')`` of ``gs://bkt/a/b``."""
     rest = path.split("://", 1)[1]
@@ -215,16 +208,8 @@ def upload(local: str, path: str) -> None:
     _fs(path).put_file(local, path)
 
 
-def download(path: str, local: str) -> None:
-    _fs(path).get_file(path, local)
-
-
 def remove(path: str) -> None:
     _fs(path).rm(path, recursive=False)
-
-
-def rmtree(path: str) -> None:
-    _fs(path).rm(path, recursive=True)
 
 
 def copy(src: str, dst: str) -> None:

@@ -1,8 +1,9 @@
-"""Flax Linen architectures, one module per family. ``MODELS`` maps config names to classes."""
+"""Flax Linen architectures, one module per family; the registry names of the classes
+are in :mod:`jaxsr.methods`."""
 
 from __future__ import annotations
 
-from jaxsr.errors import UserError
+from jaxsr import methods
 from jaxsr.models.dasr import BlindSR
 from jaxsr.models.mirnet import MIRNet
 from jaxsr.models.pix2pixhd import (
@@ -15,28 +16,14 @@ from jaxsr.models.rrdbnet import RRDBNet
 from jaxsr.models.sftgan import SFTNet
 from jaxsr.models.spsagan import SPSAGenerator
 
-MODELS = {
-    "rrdbnet": RRDBNet,
-    "dasr": BlindSR,
-    "mirnet": MIRNet,
-    "pix2pixhd_global": GlobalGenerator,
-    "pix2pixhd_local": LocalEnhancer,
-    "pix2pixhd_discriminator": MultiscaleDiscriminator,
-    "pix2pixhd_encoder": Encoder,
-    "sftgan": SFTNet,
-    "spsagan": SPSAGenerator,
-}
-
 
 def build_model(name: str, **kwargs):
-    """Instantiate ``MODELS[name](**kwargs)``; an unknown name lists the valid ones."""
-    if name not in MODELS:
-        raise UserError(f"Unknown model {name!r}; choose one of {sorted(MODELS)}.")
-    return MODELS[name](**kwargs)
+    """Instantiate the model registered as ``name`` (:mod:`jaxsr.methods`); an unknown
+    name lists the valid ones."""
+    return methods.model_class(name)(**kwargs)
 
 
 __all__ = [
-    "MODELS",
     "BlindSR",
     "Encoder",
     "GlobalGenerator",

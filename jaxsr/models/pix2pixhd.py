@@ -173,8 +173,9 @@ class LocalEnhancer(nn.Module):
     ``2**(n_downsample_global + n_local_enhancers)``.
 
     Attributes:
-      output_nc / ngf (32 for 1024p; the global part uses ``ngf·2**N``) /
-      n_downsample_global / n_blocks_global: as :class:`GlobalGenerator`.
+      ngf: width of the enhancers (32 for 1024p; the global part uses ``ngf·2**N``);
+        ``output_nc``, ``n_downsample_global`` and ``n_blocks_global`` are as in
+        :class:`GlobalGenerator`.
       n_local_enhancers: number of enhancers N (1).
       n_blocks_local: residual blocks per enhancer (3).
     """

@@ -9,7 +9,7 @@ ReLU (Wang et al. 2018, Sec. 3.3); pix2pixHD reads ``relu1_1 … relu5_1``.
 
 The network stops at the deepest requested layer. ImageNet mean/std normalisation
 (torchvision's) is applied inside when ``normalize=True``; inputs are RGB in [0, 1].
-Pretrained weights are not downloadable here: ``jaxsr.convert.vgg.load_vgg19_params``
+Pretrained weights are not downloadable here: ``jaxsr.weights.vgg.load_vgg19_params``
 reads the file the user gives (torchvision's ``vgg19-dcbb9e9d.pth`` or a converted
 ``.npz``).
 """

@@ -4,12 +4,13 @@ benchmark can train, evaluate and export it without knowing anything else about 
 A task wires models, losses and degradations into pure functions. The training loop
 (``jaxsr.train.loop``) calls, in order::
 
-    TASKS[config.task].check_config(config)      # values checked before anything is written
-    task = TASKS[config.task](config)            # build (no arrays yet)
+    cls = methods.task_class(config.task)        # the registered class (jaxsr.methods)
+    cls.check_config(config)                     # values checked before anything is written
+    task = cls(config)                           # build (no arrays yet)
     consts = task.constants()                    # frozen arrays (VGG weights ...)
     data = task.train_data(process_index, process_count)   # grain iterator of this process
     state = task.init(rng)                       # a TrainState
-    state = task.init_from(state, variables)     # only with config.init_from set
+    state = task.init_from(state, name, kwargs, variables, raw)  # with config.init_from
     for first_step, step_fn in task.phases():    # one compiled step per phase, until
                                                  # task.num_train_steps()
         state, metrics = step_fn(state, batch, consts)  # metrics include 'lr', 'nonfinite'
@@ -33,11 +34,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsr import methods
 from jaxsr.data.pipeline import train_dataset
 from jaxsr.data.sources import check_source_config
 from jaxsr.errors import UserError
 from jaxsr.eval.evaluator import Evaluator
-from jaxsr.models import MODELS
+from jaxsr.ops.ensemble import self_ensemble
 from jaxsr.train.state import TrainState, state_field
 
 
@@ -55,8 +57,9 @@ def run_options(config, name: str) -> dict:
     ``remat`` and, for models with a trunk of identical blocks, ``scan_blocks``."""
     options = {"dtype": jnp.dtype(config.dtype), "remat": config.remat}
     if config.get("scan_blocks"):
-        if "scan_blocks" not in getattr(MODELS.get(name), "__dataclass_fields__", {}):
-            have = sorted(n for n, m in MODELS.items() if "scan_blocks" in m.__dataclass_fields__)
+        scans = lambda n: "scan_blocks" in methods.model_class(n).__dataclass_fields__  # noqa: E731
+        if not scans(name):
+            have = [n for n in methods.model_names() if scans(n)]
             raise UserError(
                 f"--config.scan_blocks is not available for the model {name!r} (only for "
                 f"{', '.join(have)}); drop it."
@@ -75,6 +78,8 @@ class Task(abc.ABC):
     """
 
     losses: tuple[str, ...] = ()
+    image_to_image: bool = True  # ``predict`` takes an image batch (pix2pixHD: label maps)
+    blind: bool = False  # evaluated under fixed blur kernels and noise by default (DASR)
 
     def __init__(self, config):
         self.config = config
@@ -124,9 +129,10 @@ class Task(abc.ABC):
         rng = np.random.default_rng(0)
         return {"gt": rng.integers(0, 256, (batch_size, p, p, 3), dtype=np.uint8)}
 
-    def init_from(self, state: TrainState, name: str, kwargs: dict, variables: dict):
+    def init_from(self, state: TrainState, name: str, kwargs: dict, variables: dict, raw=None):
         """Start from pretrained weights (``config.init_from``: a workdir or a model dir,
-        loaded by the loop into ``(name, kwargs, variables)``). Default: they become the
+        loaded by the loop into ``(name, kwargs, variables)``, and ``raw``, the workdir's
+        whole restored state, or ``None`` for a model dir). Default: they become the
         generator ('g') and its EMA copy. The optimizer state stays as ``init`` made it:
         optax initialises from shapes only, so it already is the state of these weights."""
         want = self.model_spec(self.config)
@@ -168,6 +174,22 @@ class Task(abc.ABC):
         """Input float [0, 1] NHWC -> output float (unclamped). A task whose evaluator
         feeds another input (pix2pixHD: a dict of label maps) documents it."""
         return self.model.apply(variables, lq)
+
+    @classmethod
+    def predictor(cls, module, variables, *, ensemble: bool = False, segmenter: str = ""):
+        """How ``jaxsr.evaluate`` runs a loaded model of this task: ``lq (1, h, w, 3)``
+        float in [0, 1] -> output. Default: the jitted network, averaged over the 8
+        flips/rotations of its input with ``ensemble``. A task whose model takes other
+        inputs (SFTGAN: a segmentation prior from ``segmenter``) makes them here."""
+        apply = jax.jit(self_ensemble(module.apply) if ensemble else module.apply)
+        return lambda lq: apply(variables, lq)
+
+    @classmethod
+    def tile_predictor(cls, module, variables, *, ensemble: bool = False):
+        """How ``jaxsr.upscale`` runs it on a batch of tiles ``(n, h, w, 3)``; a task that
+        cannot be fed tile by tile raises :class:`UserError` saying what to use instead."""
+        apply = jax.jit(self_ensemble(module.apply) if ensemble else module.apply)
+        return lambda tiles: apply(variables, jnp.asarray(tiles))
 
     def evaluator(self, consts: dict) -> Evaluator:
         """The evaluation set and protocol (default: bicubic ×scale SR on

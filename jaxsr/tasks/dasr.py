@@ -54,6 +54,7 @@ class DASRTask(Task):
     """Blind SR with an unsupervised degradation encoder (``task = 'dasr'``)."""
 
     losses = ("l1", "contrastive")
+    blind = True  # evaluated under the paper's fixed kernels (Table 2/3) by default
 
     def __init__(self, config):
         super().__init__(config)
@@ -239,7 +240,7 @@ class DASRTask(Task):
         params, stats = state_field(raw, "params"), state_field(raw, "batch_stats")
         return {"params": {"E": params["e"], "G": params["g"]}, "batch_stats": {"E": stats["e"]}}
 
-    def init_from(self, state: TrainState, name: str, kwargs: dict, variables: dict):
+    def init_from(self, state: TrainState, name: str, kwargs: dict, variables: dict, raw=None):
         raise UserError(
             "init_from is not supported for DASR: its stage 1 trains the encoder from "
             "scratch. Resume a DASR workdir instead, or set init_from=''."

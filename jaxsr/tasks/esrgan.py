@@ -17,7 +17,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxsr.convert.vgg import loss_vgg19_params
 from jaxsr.eval.evaluator import Evaluator
 from jaxsr.losses.gan import gan_loss, ragan_discriminator_losses, ragan_generator_loss
 from jaxsr.losses.perceptual import perceptual_loss
@@ -30,6 +29,7 @@ from jaxsr.tasks.sr import sr_input
 from jaxsr.train.optim import make_optimizer
 from jaxsr.train.state import TrainState, ema_update
 from jaxsr.train.update import commit, gradient_step
+from jaxsr.weights.vgg import loss_vgg19_params
 
 
 class ESRGAN(Task):

@@ -23,14 +23,11 @@ state of its own; the next phase trains all of G with a fresh one, as the offici
 from __future__ import annotations
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsr import files
-from jaxsr.convert.vgg import loss_vgg19_params
 from jaxsr.data.label_maps import (
     RESIZE_OR_CROP,
     check_label_source_config,
@@ -48,11 +45,10 @@ from jaxsr.models.pix2pixhd import Encoder, MultiscaleDiscriminator
 from jaxsr.models.vgg import VGG19Features
 from jaxsr.ops.labels import encode_labels
 from jaxsr.tasks.base import Task
-from jaxsr.train.checkpoint import restore_raw_state
 from jaxsr.train.optim import epoch_linear_decay, make_adam
 from jaxsr.train.state import TrainState, partial_load, state_field
 from jaxsr.train.update import commit, gradient_step
-from jaxsr.train.workdir import CONFIG_FILE
+from jaxsr.weights.vgg import loss_vgg19_params
 
 # VGG19 layers and weights of pix2pixHD's VGGLoss.
 VGG_WEIGHTS = {
@@ -76,6 +72,8 @@ class Pix2PixHD(Task):
     ``gan`` (LSGAN, 1), ``feat`` (feature matching, λ_feat 10; leave it out for the
     official ``--no_ganFeat_loss``), ``vgg`` (10; leave it out for ``--no_vgg_loss``),
     and ``l1`` (pix2pix's L1 to the photo, on [-1, 1]; not part of pix2pixHD)."""
+
+    image_to_image = False  # predict takes the label and instance maps
 
     losses = ("gan", "feat", "vgg", "l1")
 
@@ -391,7 +389,7 @@ class Pix2PixHD(Task):
         return [(0, self.train_step_fixed_global), (switch, self.train_step)]
 
     # -- init_from: the coarse-to-fine start ----------------------------------------
-    def init_from(self, state: TrainState, name: str, kwargs: dict, variables: dict):
+    def init_from(self, state: TrainState, name: str, kwargs: dict, variables: dict, raw=None):
         """A partial load (official ``load_pretrain``): a global generator fills a local
         one's ``global`` part (its output layer is ignored); from a training workdir the
         discriminator (and encoder) are loaded by name too, so a 2-scale D fills
@@ -406,12 +404,11 @@ class Pix2PixHD(Task):
             loaded = {"global": loaded}
         params = dict(state.params)
         params["g"] = partial_load(state.params["g"], loaded, "init_from generator")
-        path = self.config.init_from
-        if files.exists(os.path.join(path, CONFIG_FILE)):
-            raw = state_field(restore_raw_state(path), "params")
+        if raw is not None:  # a training workdir: its D (and E) too
+            trained = state_field(raw, "params")
             for role in ("d", "e"):
-                if role in raw and role in params:
-                    params[role] = partial_load(params[role], raw[role], f"init_from {role}")
+                if role in trained and role in params:
+                    params[role] = partial_load(params[role], trained[role], f"init_from {role}")
         sharding = jax.tree.leaves(state.params["g"])[0].sharding
         return state.replace(params=jax.device_put(params, sharding))
 

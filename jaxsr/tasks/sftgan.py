@@ -154,6 +154,40 @@ class SFTGAN(ESRGAN):
             parts["cls_fake"] = auxiliary_classifier_loss(cls_fake, c)
         return sum(parts.values()), (parts, jnp.mean(real), jnp.mean(fake), d_stats)
 
+    image_to_image = False  # predict takes {'lq', 'seg'}
+
+    @classmethod
+    def predictor(cls, module, variables, *, ensemble: bool = False, segmenter: str = ""):
+        """The segmentation prior of each LR image from ``segmenter`` (made on the host,
+        as SFTGAN's test script segments the LR), then the network."""
+        if not module.needs_prior:  # an SPSAGAN ablation without SFT and SPSA
+            return super().predictor(module, variables, ensemble=ensemble)
+        if not segmenter:
+            raise UserError(
+                "This model is conditioned on a segmentation prior; add "
+                "--segmenter=builtin_clusters (the demo's stand-in) or "
+                "--segmenter=package.module:function (your segmentation network)."
+            )
+        if ensemble:
+            raise UserError("--self_ensemble is not supported for prior-conditioned models.")
+        fn, apply = load_segmenter(segmenter), jax.jit(module.apply)
+
+        def predict(lq):
+            prior = segment(fn, to_uint8(np.asarray(lq)[0]), module.scale, module.num_classes)
+            return apply(variables, lq, prior[None])
+
+        return predict
+
+    @classmethod
+    def tile_predictor(cls, module, variables, *, ensemble: bool = False):
+        if not module.needs_prior:
+            return super().tile_predictor(module, variables, ensemble=ensemble)
+        raise UserError(
+            "This model is conditioned on a segmentation prior (SFTGAN/SPSAGAN), which tiled "
+            "upscaling does not feed yet; use jaxsr.evaluate --segmenter=... or call the "
+            "model with its prior from Python."
+        )
+
     def predict(self, variables: dict, batch: dict) -> jax.Array:
         """``{'lq': LR float [0, 1], 'seg': HR-size prior}`` -> SR (see ``eval_inputs``)."""
         return self.model.apply(variables, batch["lq"], batch["seg"])

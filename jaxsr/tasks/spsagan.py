@@ -19,10 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jaxsr.convert.common import flatten_paths, nest
 from jaxsr.errors import UserError
 from jaxsr.tasks.sftgan import SFTGAN
 from jaxsr.train.state import TrainState
+from jaxsr.trees import flatten_paths, nest
 
 
 def attention_image(beta) -> jax.Array:
@@ -36,7 +36,7 @@ def attention_image(beta) -> jax.Array:
 class SPSAGAN(SFTGAN):
     """``task = 'spsagan'`` (model ``spsagan``)."""
 
-    def init_from(self, state: TrainState, name: str, kwargs: dict, variables: dict):
+    def init_from(self, state: TrainState, name: str, kwargs: dict, variables: dict, raw=None):
         """Start G from step 1 (an ``spsagan`` without SFT/SPSA, or an ESRGAN ``rrdbnet``
         with the same trunk): every tensor of ``variables`` must exist here with its
         shape; the parameters it lacks (SFT, CondNet, SPSA) keep their initialisation."""

@@ -26,11 +26,11 @@ import numpy as np
 from absl import logging
 from clu import periodic_actions
 
+from jaxsr import methods
 from jaxsr.errors import Preempted, UserError
-from jaxsr.saved_model import load_model_description
-from jaxsr.tasks import make_task
 from jaxsr.train import compile_cache, metric_logs, sharding
 from jaxsr.train.checkpoint import Checkpointer
+from jaxsr.train.export import load_pretrained
 from jaxsr.train.validate import validate_config
 from jaxsr.train.workdir import Workdir, config_dict, flatten
 
@@ -94,13 +94,19 @@ def _check_finite(history: list[dict], step: int, last_ckpt, workdir: str, lr: f
 
 
 def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str, *, allow_config_change: bool = False
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    task=None,
+    allow_config_change: bool = False,
 ):
     """Train ``config`` in ``workdir`` (resuming if it holds a checkpoint); returns the state.
 
-    ``allow_config_change`` accepts a config that differs from the workdir's (the
-    change is recorded); without it such a rerun stops and lists the differences.
-    Raises :class:`~jaxsr.errors.Preempted` after saving when stopped by SIGTERM.
+    ``task``: the :class:`~jaxsr.tasks.base.Task` to train (default: the class the
+    registry names for ``config.task``, built from ``config``). ``allow_config_change``
+    accepts a config that differs from the workdir's (the change is recorded); without
+    it such a rerun stops and lists the differences. Raises
+    :class:`~jaxsr.errors.Preempted` after saving when stopped by SIGTERM.
     """
     validate_config(config)
     sharding.maybe_initialize_distributed(config)
@@ -110,7 +116,7 @@ def train_and_evaluate(
     compiles = compile_cache.CompileCounter()
     # The task opens its training and evaluation data (every file is checked) before
     # the workdir is made, so a wrong dataset path leaves nothing behind.
-    task = make_task(config)
+    task = task or methods.task_class(config.task)(config)
     train_iter = iter(task.train_data(jax.process_index(), jax.process_count()))
     consts = sharding.put_replicated(task.constants(), mesh)
     # Every process evaluates on its own first device (see sharding.local_copy); only
@@ -147,7 +153,7 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
     if restored is not None:
         state = restored
     elif config.get("init_from"):  # e.g. ESRGAN's G from the PSNR stage
-        state = task.init_from(state, *load_model_description(config.init_from))
+        state = task.init_from(state, *load_pretrained(config.init_from))
         logging.info("Initialised from %s.", config.init_from)
     start = int(jax.device_get(state.step))
     if restored is not None:

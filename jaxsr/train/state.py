@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jaxsr.convert.common import flatten_paths, nest
+from jaxsr.trees import flatten_paths, nest
 
 
 @flax.struct.dataclass

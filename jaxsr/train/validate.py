@@ -9,8 +9,8 @@ by ml_collections' locked ConfigDict (``jaxsr.main``).
 
 from __future__ import annotations
 
+from jaxsr import methods
 from jaxsr.errors import UserError
-from jaxsr.tasks import TASKS, check_task_config
 
 # field -> smallest valid value
 _MINIMUM = {
@@ -34,6 +34,17 @@ def _get(config, dotted: str):
     return node
 
 
+def check_task_config(config) -> None:
+    """The task, its model and its losses against what the registered task declares."""
+    task = methods.task_class(config.get("task"))
+    methods.model_class(config.model.get("name"))
+    unknown = sorted(set(config.get("losses", {})) - set(task.losses))
+    if unknown:
+        raise UserError(
+            f"Unknown loss(es) {unknown} for task {config.task!r}; choose from {list(task.losses)}."
+        )
+
+
 def validate_config(config) -> None:
     """Raise :class:`UserError` for the first config value that cannot work: the task,
     its model and losses against what the task declares, numbers, then the task's own
@@ -47,4 +58,4 @@ def validate_config(config) -> None:
             raise UserError(f"--config.{field}={value!r} must be a whole number.")
         if value < minimum:
             raise UserError(f"--config.{field}={value} must be at least {minimum}.")
-    TASKS[config.task].check_config(config)
+    methods.task_class(config.task).check_config(config)

@@ -12,9 +12,9 @@ import numpy as np
 from absl import logging
 
 from jaxsr import files
-from jaxsr.convert.torch_pickle import flat_state_dict, load_torch
 from jaxsr.errors import UserError
 from jaxsr.models.vgg import LAYER_INDEX, WIDTHS, random_vgg19_params, vgg19_layers
+from jaxsr.weights.torch_pickle import flat_state_dict, load_torch
 
 
 def loss_vgg19_params(path: str, layers) -> dict:

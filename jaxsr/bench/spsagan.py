@@ -1,6 +1,7 @@
 """SPSAGAN's generator beside ESRGAN's, across LR sizes: the cost of the attention.
 
-``python -m jaxsr.benchmark --config=configs/spsagan.py[:demo]`` runs this: one
+``python -m jaxsr.benchmark --config=configs/spsagan.py[:demo]`` runs this (the method's
+``custom`` benchmark in :mod:`jaxsr.methods`): one
 generator train step (G forward + backward with L1, Adam update, donated state) at
 each LR side of ``--spsa_sizes`` for
 
@@ -80,8 +81,12 @@ def bench_generator(model, needs_prior: bool, batch: int, side: int, steps: int,
     return out
 
 
-def run(config, steps: int, sides: list[int], timed, peak, mib) -> None:
-    """Print the table (see the module docstring)."""
+def run(config, steps: int, options: dict) -> None:
+    """Print the table (see the module docstring); ``options['spsa_sizes']``: LR sides."""
+    from jaxsr.bench.harness import mib, timed
+    from jaxsr.bench.harness import program_bytes as peak
+
+    sides = [int(v) for v in options["spsa_sizes"].split(",") if v]
     m = dict(config.model)
     m.pop("name")
     batch = config.data.batch_size
