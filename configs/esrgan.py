@@ -39,7 +39,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.init_from = ""  # PSNR-stage workdir or model dir to start G from ('' = random)
     c.vgg_weights = ""  # VGG19 weights (.pth from torchvision or .npz); 'random' for tests
     c.gan_type = "ragan"  # ragan | vanilla | lsgan | hinge | wgan | wgan_softplus
-    c.eval_niqe = True  # evaluation also scores NIQE (no reference), as GAN-SR papers report
+    # evaluation also scores NIQE (no reference), as GAN-SR papers report: MATLAB's definition
+    # (float64; "basicsr" gives BasicSR's float32 numbers, up to 0.3 apart)
+    c.eval_niqe = "matlab"
     c.losses = ml_collections.ConfigDict(
         {"l1": 1e-2, "perceptual": 1.0, "gan": 5e-3}
     )  # name -> weight

@@ -39,7 +39,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.init_from = ""  # the PSNR-trained SFT_Net (workdir or model dir); '' = random
     c.vgg_weights = ""  # VGG19 weights (.pth from torchvision or .npz); 'random' for tests
     c.gan_type = "vanilla"  # SFTGAN's BCE GAN loss
-    c.eval_niqe = True  # evaluation also scores NIQE (no reference)
+    c.eval_niqe = "matlab"  # evaluation also scores NIQE (no reference; or "basicsr")
     c.losses = ml_collections.ConfigDict({"perceptual": 1.0, "gan": 5e-3, "cls": 5e-3})
     c.perceptual = ml_collections.ConfigDict()
     c.perceptual.layer_weights = ml_collections.ConfigDict({"conv5_4": 1.0})  # VGG19 layers

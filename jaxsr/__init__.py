@@ -1,5 +1,14 @@
 """jaxsr: super-resolution and image restoration in JAX/Flax at accelerator scale."""
 
+import os
+
+# TensorFlow is imported only by clu's TensorBoard writer and TFDS; its C++ notices at
+# import (oneDNN's numerics note, twice, and the CPU-feature banner) are about TF's own
+# ops, which jaxsr does not compute with, and read as errors to a new user. Set before
+# anything imports TF; an explicit setting of the user wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
 import jaxsr.files  # noqa: F401  (routes object-store clients before any library uses them)
 
 __version__ = "0.1.0"

@@ -48,21 +48,17 @@ Nothing is asserted; numbers depend on the machine, which is printed first.
 from __future__ import annotations
 
 import atexit
-import os
 import shutil
 import sys
 import tempfile
 
-# TensorFlow (only clu's writer uses it) is chatty at import; jax.benchmark never needs it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags
+from ml_collections import config_flags
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from jaxsr import methods  # noqa: E402
-from jaxsr.bench import harness, suite  # noqa: E402
-from jaxsr.cli_flags import parse_absl_flags  # noqa: E402
-from jaxsr.train import compile_cache  # noqa: E402
+from jaxsr import methods
+from jaxsr.bench import harness, suite
+from jaxsr.cli_flags import parse_absl_flags
+from jaxsr.train import compile_cache
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config file[:preset].")
 _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per framework (after warm-up).")
@@ -88,8 +84,14 @@ _TORCH_MISSING = (
 )
 
 
+def working(what: str) -> None:
+    """A progress line on stderr (a measurement can take minutes: compiles, warm-up)."""
+    print(f"... {what}", file=sys.stderr, flush=True)
+
+
 def print_train(config, steps: int) -> bool:
     """The train-step table; returns whether the PyTorch column could be run."""
+    working(f"jaxsr train step: compiling (cold, then from the cache), {steps} timed steps")
     step = harness.TrainStep(config)
     jx = step.measure(steps)
     rows = [("jaxsr (jit)", {**jx, "peak_bytes": jx["device_peak_bytes"] or jx["program_bytes"]})]
@@ -98,6 +100,7 @@ def print_train(config, steps: int) -> bool:
         rows.append(methods.load(bench["jaxsr_extra"])(step, steps))
     torch_ok = _TORCH.value
     if torch_ok:
+        working(f"PyTorch train step: {steps} timed steps after warm-up")
         try:
             tr = harness.torch_train(config, steps)
             rows.append((f"PyTorch {tr.get('version', '')} ({tr.get('threads', '?')} thr)", tr))
@@ -124,6 +127,7 @@ def print_train(config, steps: int) -> bool:
             f"{name:<26}{r['compile_s']:>10.2f}{1 / r['step_s']:>10.3f}{b / r['step_s']:>10.2f}"
             f"{gflops:>10.1f}{harness.mib(r.get('peak_bytes')):>12}"
         )
+    working("the input pipeline's rate")
     step_images, host_images = b / jx["step_s"], harness.input_rate(step.task, config)
     where = (
         f"Input pipeline ({config.data.train.kind}, {config.data.threads} threads"
@@ -141,8 +145,10 @@ def print_train(config, steps: int) -> bool:
 
 
 def print_inference(config, size: int, tile: int, torch_ok: bool) -> None:
+    working(f"tiled inference of a {size}x{size} input: jaxsr")
     rows = [("jaxsr (jit)", harness.infer_jaxsr(config, size, tile))]
     if torch_ok:
+        working("tiled inference: PyTorch")
         rows.append(("PyTorch (eager)", harness.infer_torch(config, size, tile)))
     print(f"\nTiled inference: {size}x{size} input, ×{config.scale}, tiles {tile}, batch 2")
     print(f"{'':<26}{'compile s':>10}{'seconds':>10}{'MP/s':>10}{'peak mem':>12}")
@@ -172,6 +178,7 @@ def print_precision_table(config, steps: int) -> None:
         for remat in (False, True):
             c = config.copy_and_resolve_references()
             c.dtype, c.remat = dtype, remat
+            working(f"train step in {dtype}, remat {'on' if remat else 'off'}")
             r = harness.TrainStep(c).measure(steps, warm=False)
             peak = r["device_peak_bytes"] or r["program_bytes"]
             print(

@@ -34,7 +34,10 @@ def add_flag(parser: argparse.ArgumentParser, name: str, *, aliases=(), required
 
 
 class OnlyOurInfo(logging.logging.Filter):
-    """Keep INFO lines from jaxsr and clu (progress, metrics); libraries only from WARNING up."""
+    """Keep INFO lines from jaxsr (progress, results); libraries only from WARNING up.
+
+    clu's INFO lines (the hyperparameters as one long line, ``uptime=``, each metric
+    line) go to TensorBoard anyway; the loop prints its own progress line."""
 
     def filter(self, record):
         if "/orbax/" in record.pathname and record.exc_info:
@@ -43,7 +46,28 @@ class OnlyOurInfo(logging.logging.Filter):
             record.exc_info, record.exc_text = None, None
         if record.levelno >= logging.logging.WARNING:
             return True
-        return any(f"/{pkg}/" in record.pathname for pkg in ("jaxsr", "clu"))
+        return "/jaxsr/" in record.pathname
+
+
+class _ConsoleFormat(logging.logging.Formatter):
+    """``18:50:11 message``; warnings and errors say so."""
+
+    def format(self, record):
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        if record.levelno >= logging.logging.WARNING:
+            text = f"{record.levelname.lower()}: {text}"
+        return f"{self.formatTime(record, '%H:%M:%S')} {text}"
+
+
+def console_logging() -> None:
+    """The absl programs' console: INFO and up, jaxsr's own INFO lines only, each line
+    as ``time message``."""
+    logging.set_verbosity(logging.INFO)
+    handler = logging.get_absl_handler()
+    handler.addFilter(OnlyOurInfo())
+    handler.setFormatter(_ConsoleFormat())
 
 
 _HELP_FLAGS = ("--help", "-?", "--helpshort", "--helpfull", "--helpxml")
@@ -68,3 +92,11 @@ def parse_absl_flags(argv):
             msg = f"unknown config field {names[0]!r}. {hint} See the recipe file for valid fields"
         print(f"error: {msg} (in: {' '.join(argv[1:])})", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+
+
+def progress_bar(iterable=None, *, desc: str, unit: str, total: int | None = None):
+    """The tools' progress bar (tqdm on stderr, gone when done): every CLI that works
+    for more than a few seconds shows one."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, unit=unit, total=total, leave=False, file=sys.stderr)

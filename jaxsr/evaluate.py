@@ -34,13 +34,14 @@ import argparse
 import os
 import sys
 
-from jaxsr.cli_flags import add_flag
+from jaxsr.cli_flags import add_flag, progress_bar
 from jaxsr.data.pipeline import eval_examples
 from jaxsr.embedding import StudyOptions, embed_fn, score_and_plot
 from jaxsr.errors import UserError, cli
 from jaxsr.eval import evaluate_examples, format_blind_table, format_table
 from jaxsr.eval.protocols import NoiseDegradation, blind_protocols, dataset_config
 from jaxsr.files import write_json_atomic
+from jaxsr.metrics import NIQE_DEFINITIONS
 from jaxsr.saved_model import load_model_and_task
 
 
@@ -69,8 +70,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rgb", action="store_true", help="score RGB instead of the Y channel")
     p.add_argument(
         "--niqe",
-        action="store_true",
-        help="also score NIQE (no reference; lower = more natural) of model and baseline",
+        nargs="?",
+        const="matlab",
+        default="",
+        choices=sorted(NIQE_DEFINITIONS),
+        help="also score NIQE (no reference; lower = more natural) of model and baseline: "
+        "'matlab' (float64, the reference; the default of a bare --niqe) or 'basicsr' "
+        "(float32, BasicSR's numbers); they differ by up to 0.3",
     )
     p.add_argument("--out", default=None, help="JSON output path")
     p.add_argument(
@@ -145,15 +151,19 @@ def main(argv=None) -> int:
                 y_channel=not args.rgb,
                 degradation=protocol,
                 niqe=args.niqe,
+                progress=lambda items, desc=f"{name} {protocol.label if protocol else ''}": (
+                    progress_bar(items, desc=desc.strip(), unit="image")
+                ),
             )
             r.pop("outputs"), r.pop("images")
             results[name][None if protocol is None else protocol.label] = r
     channel = "RGB" if args.rgb else "Y"
     border = scale if args.crop_border is None else args.crop_border
-    title = f"×{scale}, PSNR/SSIM on {channel}, border {border}"
-    if blind:
-        print(format_blind_table(results, title + "; model / bicubic PSNR"))
+    if blind:  # Paper Table 2/3: PSNR cells (SSIM is in the JSON)
+        title = f"×{scale}, PSNR on {channel}, border {border}; model / bicubic"
+        print(format_blind_table(results, title))
     else:
+        title = f"×{scale}, PSNR/SSIM on {channel}, border {border}"
         results = {name: r[None] for name, r in results.items()}
         print(format_table(results, title))
     report = {"scale": scale, "channel": channel, "crop_border": border, "datasets": results}

@@ -12,21 +12,18 @@ from __future__ import annotations
 import os
 import sys
 
-# TensorFlow (used only by clu's TensorBoard writer) is chatty at import; keep its warnings.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags, logging
+from ml_collections import config_flags
 
-from absl import app, flags, logging  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from jaxsr.cli_flags import OnlyOurInfo, parse_absl_flags  # noqa: E402
-from jaxsr.errors import (  # noqa: E402
+from jaxsr.cli_flags import console_logging, parse_absl_flags
+from jaxsr.errors import (
     EXIT_PREEMPTED,
     EXIT_USER_ERROR,
     Preempted,
     UserError,
     quiet_async_noise,
 )
-from jaxsr.files.remote import StorageTimeout  # noqa: E402
+from jaxsr.files.remote import StorageTimeout
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config file[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
@@ -42,9 +39,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.INFO)
+    console_logging()
     quiet_async_noise()  # a failed background write must read as one line, not hundreds
-    logging.get_absl_handler().addFilter(OnlyOurInfo())
     # TensorFlow is only used by clu's TensorBoard writer; keep it off accelerators.
     import tensorflow as tf
 

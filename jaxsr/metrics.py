@@ -136,13 +136,35 @@ def _niqe_features(block: np.ndarray) -> list[float]:
     return feats
 
 
+# NIQE's two definitions in use, by the arithmetic they compute in: MATLAB's reference
+# code (float64) and BasicSR's ``calculate_niqe`` (float32). They differ by up to 0.3 on
+# photos with large flat regions (Set14's face.png), more than many gaps papers report,
+# so every score is named by its definition (``niqe_matlab`` / ``niqe_basicsr``).
+NIQE_DEFINITIONS = {"matlab": np.float64, "basicsr": np.float32}
+
+
+def niqe_definition(name) -> str:
+    """The NIQE definition a config or flag names: ``True`` is MATLAB's (the reference),
+    ``False``/``""`` none; raises ``ValueError`` naming the choices otherwise."""
+    if name is True:
+        return "matlab"
+    if not name:
+        return ""
+    if name not in NIQE_DEFINITIONS:
+        raise ValueError(
+            f"Unknown NIQE definition {name!r}; pick one of {', '.join(NIQE_DEFINITIONS)}."
+        )
+    return name
+
+
 def niqe(image, *, crop_border: int = 0, data_range: float = 255.0, dtype=np.float64) -> float:
     """NIQE of one image (lower = more natural); no reference image needed.
 
     ``image``: ``(H, W)`` grey or ``(H, W, 3)`` RGB in [0, data_range]. RGB goes to
     MATLAB's Y (0-255 units), rounded as MATLAB's ``rgb2ycbcr`` of a ``uint8`` image
-    is; the image is cropped to whole 96×96 blocks. Needs at least one block: images
-    smaller than 96×96 (after ``crop_border``) raise ``ValueError``.
+    is; the image is cropped to whole 96×96 blocks. Needs at least two blocks that are
+    not flat (their covariance is part of the score): smaller or flat images (after
+    ``crop_border``) raise ``ValueError``.
 
     ``dtype``: the arithmetic of the filtering, normalisation, AGGD moments and the
     half-size resize. float64 is MATLAB's (the reference); ``np.float32`` is what
@@ -161,9 +183,9 @@ def niqe(image, *, crop_border: int = 0, data_range: float = 255.0, dtype=np.flo
         img = img[crop_border:-crop_border, crop_border:-crop_border]
     img = np.round(img).astype(dtype)
     nh, nw = img.shape[0] // _NIQE_BLOCK, img.shape[1] // _NIQE_BLOCK
-    if not nh or not nw:
+    if nh * nw < 2:  # the blocks' covariance needs two of them (one gives NaN, as in BasicSR)
         raise ValueError(
-            f"NIQE needs at least one {_NIQE_BLOCK}x{_NIQE_BLOCK} block; the image is "
+            f"NIQE needs at least two {_NIQE_BLOCK}x{_NIQE_BLOCK} blocks; the image is "
             f"{img.shape[1]}x{img.shape[0]}."
         )
     img = img[: nh * _NIQE_BLOCK, : nw * _NIQE_BLOCK]
@@ -198,7 +220,13 @@ def _niqe_distance(img: np.ndarray, nh: int, nw: int, dtype) -> float:
         if scale == 1:  # MATLAB imresize(…, 0.5), antialiased, on [0, 1]
             img = imresize(img[..., None] / 255.0, 0.5, host_dtype=dtype)[..., 0] * 255.0
     feats = np.concatenate([np.asarray(f) for f in per_scale], axis=1)
+    textured = feats[~np.isnan(feats).any(axis=1)]
+    if len(textured) < 2:
+        raise ValueError(
+            f"NIQE needs at least two {_NIQE_BLOCK}x{_NIQE_BLOCK} blocks that are not flat; "
+            f"this image has {len(textured)}."
+        )
     mu_d = np.nanmean(feats, axis=0)
-    cov_d = np.cov(feats[~np.isnan(feats).any(axis=1)], rowvar=False)
+    cov_d = np.cov(textured, rowvar=False)
     diff = model["mu_pris_param"].ravel() - mu_d
     return float(np.sqrt(diff @ np.linalg.pinv((model["cov_pris_param"] + cov_d) / 2) @ diff))

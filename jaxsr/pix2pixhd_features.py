@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsr import files
+from jaxsr.cli_flags import progress_bar
 from jaxsr.data.label_maps import (
     label_source_config,
     make_label_source,
@@ -98,9 +99,7 @@ def main(argv=None) -> int:
     opts = task.transform_options(False)
     encode = jax.jit(task.encoder.apply)
     features: dict[int, list[np.ndarray]] = {}
-    from tqdm import tqdm
-
-    for i in tqdm(range(len(source)), desc="encoding", unit="image", file=sys.stderr):
+    for i in progress_bar(range(len(source)), desc="encoding", unit="image"):
         ex = source[i]
         ex.pop("name")
         h, w = ex["label"].shape[:2]

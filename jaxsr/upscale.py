@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsr import files
-from jaxsr.cli_flags import add_flag
+from jaxsr.cli_flags import add_flag, progress_bar
 from jaxsr.data.images import (
     IMAGE_EXTENSIONS,
     ImageError,
@@ -43,15 +43,6 @@ from jaxsr.ops.tiling import tile_windows, tiled_apply
 from jaxsr.saved_model import load_model_and_task
 
 
-def _progress_bar(total: int, desc: str):
-    try:
-        from tqdm import tqdm
-
-        return tqdm(total=total, desc=desc, unit="tile", leave=False, file=sys.stderr)
-    except ImportError:  # progress is a nicety
-        return None
-
-
 def upscale_picture(
     apply_fn, pic: Picture, *, scale: int, tile: int, overlap: int, batch: int, desc: str = ""
 ) -> Picture:
@@ -60,7 +51,7 @@ def upscale_picture(
     h, w, _ = rgb.shape
     size = tile if tile > 0 else max(h, w)
     n_tiles = len(tile_windows(max(h, size), max(w, size), size, overlap if tile > 0 else 0))
-    bar = _progress_bar(n_tiles, desc) if n_tiles > 1 else None
+    bar = progress_bar(total=n_tiles, desc=desc, unit="tile") if n_tiles > 1 else None
     out = tiled_apply(
         apply_fn,
         rgb,

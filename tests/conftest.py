@@ -5,16 +5,36 @@ import os
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# Tests compile hundreds of throwaway programs: no persistent cache, except where a
-# test asks for one (tests/test_compile_cache.py).
-os.environ["JAXSR_COMPILATION_CACHE"] = "off"
+# One compilation cache for the whole session, shared by the xdist workers and the
+# subprocesses they start (the folder is made by whichever process loads this file
+# first, before the workers are spawned, and inherited through the environment): many
+# tests train the same tiny recipes, and on two cores compiling them again is most of
+# a test's time. A test that needs a cache of its own sets JAXSR_COMPILATION_CACHE.
+if "JAXSR_TEST_XLA_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["JAXSR_TEST_XLA_CACHE"] = tempfile.mkdtemp(prefix="jaxsr-test-xla-")
+    _OWN_CACHE = True
+else:
+    _OWN_CACHE = False
+os.environ["JAXSR_COMPILATION_CACHE"] = os.environ["JAXSR_TEST_XLA_CACHE"]
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from jaxsr.train import compile_cache  # noqa: E402
+
+compile_cache.enable()  # the in-process tests' programs too
+
+
+def pytest_sessionfinish(session):
+    if _OWN_CACHE and not hasattr(session.config, "workerinput"):
+        import shutil
+
+        shutil.rmtree(os.environ["JAXSR_TEST_XLA_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -29,11 +49,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def run_jaxsr(module: str, *args: str, timeout: int = 300, **env):
     """``python -m <module> args`` from the repository root on one CPU device (the
     8 fake devices are this process's), ``env`` added to the environment; returns the
-    ``CompletedProcess`` with text stdout/stderr."""
+    ``CompletedProcess`` with text stdout/stderr. A variable given as ``None`` is
+    removed from the environment."""
     import subprocess
     import sys
 
     env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu", **env}
+    env = {k: v for k, v in env.items() if v is not None}
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,

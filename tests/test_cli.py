@@ -119,3 +119,26 @@ def test_tiny_suite_times_a_recipe_in_every_variant():
         assert mfu == "-"  # a CPU has no peak in the table
     assert rows[0].split()[5] != "-"  # the first variant's warm compile came from the cache
     assert "largest batch that fits: no device memory limit (CPU)" in proc.stdout
+
+
+def test_the_readme_training_command_prints_only_jaxsr_lines(tmp_path):
+    """README command 1, on the tiny preset, in a fresh shell's environment: every line
+    is jaxsr's own (``HH:MM:SS message``, then the closing table) — no TensorFlow/oneDNN
+    notice, no clu hyperparameter or uptime line, no warning — and the progress lines
+    name the stage and say that the next stage is not timed yet."""
+    proc = run_jaxsr(
+        "jaxsr.main",
+        "--config=configs/dasr.py:tiny",
+        f"--workdir={tmp_path / 'w'}",
+        "--config.log_every=1",
+        TF_CPP_MIN_LOG_LEVEL=None,
+        TF_ENABLE_ONEDNN_OPTS=None,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = (proc.stderr + proc.stdout).splitlines()
+    table = next(i for i, line in enumerate(lines) if line.startswith("Final eval"))
+    ours = re.compile(r"\d\d:\d\d:\d\d (?!warning|error)\S")
+    foreign = [line for line in lines[:table] if not ours.match(line)]
+    assert foreign == [], "\n".join(foreign)
+    assert any("(stage 1/2)" in line and "stage 2: 2 steps to go" in line for line in lines)
+    assert "PSNR on Y" in lines[table] and "σ=0" in lines[table + 2]

@@ -33,7 +33,7 @@ def test_aggd_fit_recovers_the_shape():
     assert br / bl == pytest.approx(3.0, rel=0.05)
 
 
-def test_niqe_rises_with_blur_and_noise_and_needs_one_block():
+def test_niqe_rises_with_blur_and_noise_and_needs_two_textured_blocks():
     photo = builtin_photo("coffee").astype(np.float64)
     clean = niqe(photo)
     blurred = niqe(gaussian_filter(photo, sigma=(2.5, 2.5, 0)))
@@ -41,8 +41,12 @@ def test_niqe_rises_with_blur_and_noise_and_needs_one_block():
     assert blurred > clean + 1 and noisy > clean + 1, (clean, blurred, noisy)
     assert niqe(photo / 255.0, data_range=1.0) == pytest.approx(clean)
     assert niqe(photo[..., :1]) == pytest.approx(niqe(photo[..., 0]))
-    with pytest.raises(ValueError, match="96x96"):
+    with pytest.raises(ValueError, match="two 96x96 blocks"):
         niqe(photo[:90])
+    with pytest.raises(ValueError, match="two 96x96 blocks"):  # one block: no covariance
+        niqe(photo[:100, :100])
+    with pytest.raises(ValueError, match="not flat; this image has 0"):
+        niqe(np.full((192, 192, 3), 128.0))
 
 
 def test_evaluate_scores_niqe_of_model_and_baseline(tmp_path, capsys):
@@ -53,13 +57,13 @@ def test_evaluate_scores_niqe_of_model_and_baseline(tmp_path, capsys):
 
     out = tmp_path / "report.json"
     assert evaluate.main(["--model=bicubic", "--data=builtin", "--niqe", f"--out={out}"]) == 0
-    assert "bicubic NIQE" in capsys.readouterr().out
+    assert "bicubic niqe_matlab" in capsys.readouterr().out
     rows = json.loads(out.read_text())["datasets"]["builtin"]["per_image"]
     hr = builtin_photo("coffee")
     bic = bicubic_upscale(make_lr(hr[:400, :600], 4), 4, (400, 600))
     coffee = next(r for r in rows if r["image"] == "coffee")
-    assert coffee["bicubic"]["niqe"] == pytest.approx(niqe(bic, crop_border=4))
-    assert coffee["bicubic"]["niqe"] > niqe(hr) + 1  # bicubic blur looks unnatural
+    assert coffee["bicubic"]["niqe_matlab"] == pytest.approx(niqe(bic, crop_border=4))
+    assert coffee["bicubic"]["niqe_matlab"] > niqe(hr) + 1  # bicubic blur looks unnatural
 
 
 def test_training_evaluator_reports_niqe_when_configured():
@@ -69,11 +73,29 @@ def test_training_evaluator_reports_niqe_when_configured():
 
     hr = builtin_photo("coffee")[:200, :200]
     evaluator = Evaluator([("coffee", hr, None)], dataset="x", scale=4, niqe=True)
+    assert evaluator.niqe == "matlab"  # True is the reference definition
 
     def nearest(lr):  # a crude model: its blockiness must score worse than bicubic
         return jax.numpy.repeat(jax.numpy.repeat(lr, 4, 1), 4, 2)
 
     results = evaluator.run(nearest)
     scalars = evaluator.scalars(results)
-    assert scalars["eval/niqe"] > scalars["eval/niqe_bicubic"] > 0
-    assert "model NIQE" in evaluator.report(results, step=1)
+    assert scalars["eval/niqe_matlab"] > scalars["eval/niqe_matlab_bicubic"] > 0
+    assert "model niqe_matlab" in evaluator.report(results, step=1)
+
+
+def test_each_niqe_score_names_its_definition():
+    from jaxsr.eval.scoring import score
+    from jaxsr.metrics import niqe_definition
+
+    hr = builtin_photo("coffee")[:200, :300]
+    blurred = np.asarray(hr, np.float64)
+    blurred[1:-1] = (blurred[:-2] + blurred[1:-1] + blurred[2:]) / 3  # any change will do
+    sr = np.round(blurred).astype(np.uint8)
+    kw = dict(crop_border=4, y_channel=True)
+    matlab, basicsr = score(sr, hr, niqe="matlab", **kw), score(sr, hr, niqe="basicsr", **kw)
+    assert "niqe" not in matlab and "niqe_basicsr" not in matlab
+    assert matlab["niqe_matlab"] == pytest.approx(niqe(sr, crop_border=4))
+    assert basicsr["niqe_basicsr"] == pytest.approx(niqe(sr, crop_border=4, dtype=np.float32))
+    with pytest.raises(ValueError, match="matlab, basicsr"):
+        niqe_definition("pyiqa")

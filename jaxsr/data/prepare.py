@@ -17,6 +17,7 @@ import os
 import sys
 
 from jaxsr import files
+from jaxsr.cli_flags import progress_bar
 from jaxsr.data.images import ImageError, list_images
 from jaxsr.data.records import ENCODINGS, write_dataset
 from jaxsr.data.sources import lr_partners
@@ -58,15 +59,13 @@ def main(argv=None) -> int:
         pairs = [(os.path.basename(h), h, p) for h, p in zip(hr, lr, strict=True) if p]
     else:
         pairs = [(os.path.basename(h), h, None) for h in hr]
-    from tqdm import tqdm
-
     index = write_dataset(
         pairs,
         args.out,
         shards=args.shards,
         encoding=args.encoding,
         source=files.absolute(args.src),
-        progress=lambda items: tqdm(items, desc="prepare", unit="img"),
+        progress=lambda items: progress_bar(items, desc="prepare", unit="image"),
     )
     for name, reason in index["skipped"]:
         print(f"skipped {name}: {reason}", file=sys.stderr)

@@ -19,13 +19,11 @@ from __future__ import annotations
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags, logging
+from ml_collections import config_flags
 
-from absl import app, flags, logging  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from jaxsr.cli_flags import OnlyOurInfo, parse_absl_flags  # noqa: E402
-from jaxsr.errors import EXIT_PREEMPTED, EXIT_USER_ERROR, Preempted, UserError  # noqa: E402
+from jaxsr.cli_flags import console_logging, parse_absl_flags, progress_bar
+from jaxsr.errors import EXIT_PREEMPTED, EXIT_USER_ERROR, Preempted, UserError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "DASR config file[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the split, checkpoints and results.")
@@ -50,9 +48,7 @@ flags.mark_flags_as_required(["config", "workdir", "data"])
 
 
 def _progress(photos, family):
-    from tqdm import tqdm
-
-    return tqdm(photos, desc=f"degrading ({family})", unit="photo", file=sys.stderr)
+    return progress_bar(photos, desc=f"degrading ({family})", unit="photo")
 
 
 def _aniso(config) -> bool:
@@ -62,8 +58,7 @@ def _aniso(config) -> bool:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.INFO)
-    logging.get_absl_handler().addFilter(OnlyOurInfo())
+    console_logging()
     from jaxsr.embedding.study import StudyOptions, report, run_study
     from jaxsr.eval.protocols import parse_floats
 

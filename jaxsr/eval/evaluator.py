@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxsr import metrics
 from jaxsr.data.pipeline import eval_examples
 from jaxsr.eval.scoring import evaluate_examples
 from jaxsr.eval.tables import format_blind_table, format_table
@@ -30,7 +31,8 @@ class Evaluator:
       baseline: the name of the reference column (``bicubic``; ``input`` for
         restoration, where the degraded input itself is the baseline).
       extra: optional ``(sr, hr) -> {name: value}`` metrics (e.g. perceptual distance).
-      niqe: also score NIQE (no reference) of the outputs and the baseline.
+      niqe: also score NIQE (no reference) of the outputs and the baseline, by this
+        definition (``'matlab'``, ``'basicsr'``; ``True`` is ``'matlab'``).
       inputs: optional host function from the LR float batch to what ``predict`` takes
         (SFTGAN: ``{'lq', 'seg'}`` with the segmenter's prior), so that ``predict``
         stays one jittable function.
@@ -47,12 +49,12 @@ class Evaluator:
         crop_border: int | None = None,
         baseline: str = "bicubic",
         extra=None,
-        niqe: bool = False,
+        niqe: str | bool = "",
         inputs=None,
     ):
         self.examples, self.dataset, self.scale = examples, dataset, scale
         self.inputs = inputs
-        self.niqe = niqe
+        self.niqe = metrics.niqe_definition(niqe)
         self.protocols = list(protocols)
         self.y_channel, self.crop_border = y_channel, crop_border
         self.baseline, self.extra = baseline, extra
@@ -112,8 +114,9 @@ class Evaluator:
             for k, v in model.items():
                 if k not in ("psnr", "ssim"):
                     scalars[f"eval/{k}{suffix}"] = v
-            if "niqe" in ref:
-                scalars[f"eval/niqe_{base}{suffix}"] = ref["niqe"]
+            for k, v in ref.items():
+                if k.startswith("niqe_"):
+                    scalars[f"eval/{k}_{base}{suffix}"] = v
         if len(results) > 1:
             mean = np.mean([r["model"]["psnr"] for r in results.values()])
             scalars[f"eval/psnr_{ch}"] = float(mean)
@@ -132,11 +135,11 @@ class Evaluator:
     def report(self, results: dict, step: int) -> str:
         """The closing table and the gain over the baseline (one line per protocol)."""
         border = self.scale if self.crop_border is None else self.crop_border
-        title = (
-            f"Final eval at step {step} (×{self.scale}, PSNR/SSIM on {self.channel}, "
-            f"border {border})"
-        )
         if list(results) == [None]:
+            title = (
+                f"Final eval at step {step} (×{self.scale}, PSNR/SSIM on {self.channel}, "
+                f"border {border})"
+            )
             result = results[None]
             gain = result["model"]["psnr"] - result["bicubic"]["psnr"]
             return "\n".join(
@@ -145,9 +148,12 @@ class Evaluator:
                     f"Model vs {self.baseline}: {gain:+.2f} dB PSNR-{self.channel}",
                 ]
             )
-        table = format_blind_table(
-            {self.dataset: results}, f"{title}; model / {self.baseline} PSNR"
+        # Paper Table 2/3 cells are PSNR only (SSIM is in TensorBoard and eval.json).
+        title = (
+            f"Final eval at step {step} (×{self.scale}, PSNR on {self.channel}, border {border}; "
+            f"model / {self.baseline})"
         )
+        table = format_blind_table({self.dataset: results}, title)
         gains = {k: r["model"]["psnr"] - r["bicubic"]["psnr"] for k, r in results.items()}
         line = ", ".join(f"{k}: {g:+.2f} dB" for k, g in gains.items())
         return f"{table}\nModel vs {self.baseline}: {line}"

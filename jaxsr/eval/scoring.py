@@ -31,19 +31,22 @@ def bicubic_upscale(lr_uint8: np.ndarray, scale: int, size=None) -> np.ndarray:
     return np.clip(np.floor(up + 0.5), 0, 255).astype(np.uint8)
 
 
-def score(sr_uint8, hr_uint8, *, crop_border: int, y_channel: bool, niqe: bool = False) -> dict:
-    """PSNR and SSIM against the HR image; with ``niqe``, the no-reference NIQE of the
-    output too (NaN when it is smaller than NIQE's one 96×96 block)."""
+def score(sr_uint8, hr_uint8, *, crop_border: int, y_channel: bool, niqe: str = "") -> dict:
+    """PSNR and SSIM against the HR image; with ``niqe`` (a definition of
+    ``metrics.NIQE_DEFINITIONS``), the no-reference NIQE of the output too, as
+    ``niqe_<definition>`` (NaN when it has fewer than two textured 96×96 blocks)."""
     kw = dict(crop_border=crop_border, y_channel=y_channel)
     out = {
         "psnr": metrics.psnr(sr_uint8, hr_uint8, **kw),
         "ssim": metrics.ssim(sr_uint8, hr_uint8, **kw),
     }
     if niqe:
+        dtype = metrics.NIQE_DEFINITIONS[niqe]
         try:
-            out["niqe"] = metrics.niqe(sr_uint8, crop_border=crop_border)
-        except ValueError:  # smaller than one block: no score, left out of the mean
-            out["niqe"] = float("nan")
+            value = metrics.niqe(sr_uint8, crop_border=crop_border, dtype=dtype)
+        except ValueError:  # under two textured blocks: no score, left out of the mean
+            value = float("nan")
+        out[f"niqe_{niqe}"] = value
     return out
 
 
@@ -57,7 +60,8 @@ def evaluate_examples(
     keep_outputs: int = 0,
     extra=None,
     degradation=None,
-    niqe: bool = False,
+    niqe: str = "",
+    progress=None,
 ) -> dict:
     """Score ``predict`` (and bicubic) on ``[(name, hr, lr or None)]``.
 
@@ -69,13 +73,15 @@ def evaluate_examples(
         (for image grids).
       extra: optional ``(sr, hr) -> {name: value}`` on float [0, 1] batches of one
         image (e.g. the perceptual distance), averaged into ``result['model']``.
-      niqe: also score NIQE (no reference) of the model's and the baseline's outputs.
+      niqe: also score NIQE (no reference) of the model's and the baseline's outputs,
+        by this definition (``'matlab'`` or ``'basicsr'``; ``''`` for none).
+      progress: optional wrapper of the examples' iterable (a progress bar).
     Returns ``{'model': {...}, 'bicubic': {...}, 'per_image': [...], 'outputs': [...]}``
     with mean PSNR/SSIM.
     """
     crop = scale if crop_border is None else crop_border
     rows, outputs, images = [], [], {}
-    for index, (name, hr, lr) in enumerate(examples):
+    for index, (name, hr, lr) in enumerate(examples if progress is None else progress(examples)):
         if lr is None:
             lr = (
                 make_lr(hr, scale)
@@ -114,7 +120,7 @@ def evaluate_examples(
 
 
 def _mean(values: list[float]) -> float:
-    """Mean over the images that have a score (NIQE is NaN below one block)."""
+    """Mean over the images that have a score (NIQE is NaN below two textured blocks)."""
     values = np.asarray(values, np.float64)
     scored = values[~np.isnan(values)]
     return float(scored.mean()) if scored.size else float("nan")

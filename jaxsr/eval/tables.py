@@ -6,9 +6,10 @@ from __future__ import annotations
 def format_table(results: dict[str, dict], title: str, baseline: str = "bicubic") -> str:
     """A console table: one row per dataset, PSNR/SSIM of model and baseline, and
     their NIQE when scored."""
-    niqe = any("niqe" in r["bicubic"] for r in results.values())
+    niqe = next((k for r in results.values() for k in r["bicubic"] if k.startswith("niqe_")), "")
     head = f"{baseline} PSNR/SSIM"
-    extra = f"{'model NIQE':>12}{baseline + ' NIQE':>16}" if niqe else ""
+    # the column names the definition (niqe_matlab / niqe_basicsr): they differ by 0.3
+    extra = f"{'model ' + niqe:>20}{baseline + ' ' + niqe:>24}" if niqe else ""
     lines = [title, f"{'dataset':<24}{'model PSNR/SSIM':>20}{head:>22}{extra}"]
     for name, r in results.items():
         m = r.get("model")
@@ -16,7 +17,7 @@ def format_table(results: dict[str, dict], title: str, baseline: str = "bicubic"
         b = r["bicubic"]
         row = f"{name:<24}{model:>20}{b['psnr']:>13.2f} / {b['ssim']:.4f}"
         if niqe:
-            row += (f"{m['niqe']:>12.3f}" if m else f"{'-':>12}") + f"{b['niqe']:>16.3f}"
+            row += (f"{m[niqe]:>20.3f}" if m else f"{'-':>20}") + f"{b[niqe]:>24.3f}"
         lines.append(row)
     return "\n".join(lines + skipped_lines(results))
 

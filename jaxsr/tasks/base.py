@@ -19,11 +19,21 @@ A task wires models, losses and degradations into pure functions. The training l
 
 ``model_spec`` / ``model_variables`` describe the network a run exports (what
 ``jaxsr.load_model`` rebuilds from a workdir); ``example_batch`` feeds the benchmark.
+The CLIs ask the task, never the method's name: ``image_to_image`` (an LR image in, an
+image out: evaluation, upscaling, the contract tests), ``blind`` (evaluate under the
+paper's degradation protocols), ``predictor`` / ``tile_predictor`` (how ``evaluate``
+and ``upscale`` feed the network, e.g. SFTGAN's segmentation prior).
 
 :class:`Task` gives every method but ``init`` and ``train_step`` a default that fits
-a single-generator SR task; a method overrides what it does differently. A new method
-is one file in ``models/``, ``losses/`` (if any), ``tasks/`` and ``configs/``, and one
-line in ``jaxsr.tasks.TASKS``; nothing in the loop.
+a single-generator SR task; a method overrides what it does differently. **A new
+method adds** its network(s) in ``jaxsr/models/``, its losses in ``jaxsr/losses/`` (if
+new ones), a task class here in ``jaxsr/tasks/``, its recipe in ``configs/``, optionally
+a converter ``architecture(state_dict)`` in ``jaxsr/convert/`` and PyTorch reference
+steps in ``benchmarks/torch_reference.py``, a page in ``docs/methods/``, and **one**
+:class:`jaxsr.methods.Method` entry (or a ``register`` call in a plugin module named by
+``$JAXSR_METHODS``); nothing in the loop, the CLIs or the tests' lists
+(``tests/test_methods.py`` trains, evaluates, upscales, converts and benchmarks such a
+method from a package of its own).
 """
 
 from __future__ import annotations

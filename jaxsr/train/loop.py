@@ -24,13 +24,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
-from clu import periodic_actions
 
 from jaxsr import methods
 from jaxsr.errors import Preempted, UserError
 from jaxsr.train import compile_cache, metric_logs, sharding
 from jaxsr.train.checkpoint import Checkpointer
 from jaxsr.train.export import load_pretrained
+from jaxsr.train.progress import Progress
 from jaxsr.train.validate import validate_config
 from jaxsr.train.workdir import Workdir, config_dict, flatten
 
@@ -184,14 +184,18 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
         return compiled[phase](state, batch, consts)
 
     predict = jax.jit(task.predict)
-    report = periodic_actions.ReportProgress(
-        num_train_steps=num_steps, writer=writer, every_steps=config.log_every
-    )
+    progress = Progress([first for first, _ in phases], num_steps)
 
     def run_eval(step: int) -> dict:
         variables = sharding.local_copy(task.eval_variables(state))
         results = evaluator.run(lambda lq: predict(variables, jax.tree.map(jnp.asarray, lq)))
-        writer.write_scalars(step, evaluator.scalars(results))
+        scalars = evaluator.scalars(results)
+        writer.write_scalars(step, scalars)
+        if step < num_steps:  # the last one is the closing table
+            headline = {k[len("eval/") :]: v for k, v in scalars.items() if k.count("/") == 1}
+            logging.info(
+                "Eval at step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in headline.items())
+            )
         images = evaluator.images(results)
         if images:
             writer.write_images(step, images)
@@ -207,7 +211,6 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
                 state, metrics = step_fn(state, batch, consts)
                 step += 1
                 history.append(metrics)
-                report(step)
                 is_last = step == num_steps
                 stop = preemption.requested or checkpointer.manager.reached_preemption(step)
                 if step % config.log_every == 0 or is_last or stop:
@@ -215,7 +218,13 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
                     _check_finite(history, step, last_ckpt, workdir, lr)
                     means = _mean_metrics(history)
                     means.pop("nonfinite")
-                    writer.write_scalars(step, {f"train/{k}": v for k, v in means.items()})
+                    progress.update(step)
+                    scalars = {f"train/{k}": v for k, v in means.items()}
+                    rate = progress.stage_rate(progress.stage(step))
+                    if rate is not None:
+                        scalars["train/steps_per_sec"] = rate
+                    writer.write_scalars(step, scalars)
+                    logging.info("%s", progress.line(step, means))
                     history = []
                 if config.eval_every and step % config.eval_every == 0 and not is_last:
                     run_eval(step)

@@ -201,3 +201,4 @@ class Workdir:
             )
         if changes or not resumed or self.saved_config() is None:
             files.write_json_atomic(os.path.join(self.path, CONFIG_FILE), config_dict(config))
+        logging.info("Config: %s", os.path.join(self.path, CONFIG_FILE))
