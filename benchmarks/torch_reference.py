@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from jaxsr.ops.labels import input_channels
 from tests import pix2pixhd_torch  # noqa: F401 (re-exported for the benchmark)
 
 
@@ -540,7 +541,7 @@ def pix2pixhd_steps(config, train_hw, infer_hw, bf16: bool):
     and D Adam steps) at ``train_hw`` and G's forward at ``infer_hw``."""
     torch.manual_seed(0)
     m, d = config.model, config.discriminator
-    in_nc = config.label_nc + 1
+    in_nc = input_channels(config.label_nc, not config.no_instance)  # as jaxsr's G reads
     g = pix2pixhd_torch.GlobalGenerator(in_nc, 3, m.ngf, m.n_downsampling, m.n_blocks)
     disc = pix2pixhd_torch.MultiscaleDiscriminator(in_nc + 3, d.ndf, d.n_layers, d.num_D)
     vgg = vgg19_relu_slices()
@@ -548,7 +549,8 @@ def pix2pixhd_steps(config, train_hw, infer_hw, bf16: bool):
     opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
     n = config.data.batch_size
     label = F.one_hot(torch.randint(0, config.label_nc, (n, *train_hw)))
-    x = torch.cat([label.permute(0, 3, 1, 2).float(), torch.zeros(n, 1, *train_hw)], 1)
+    edge = torch.zeros(n, in_nc - config.label_nc, *train_hw)
+    x = torch.cat([label.permute(0, 3, 1, 2).float(), edge], 1)
     real = torch.rand(n, 3, *train_hw) * 2 - 1
     device = "cuda" if torch.cuda.is_available() else "cpu"
     autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)
@@ -580,7 +582,8 @@ def pix2pixhd_steps(config, train_hw, infer_hw, bf16: bool):
         opt_d.step()
 
     label = F.one_hot(torch.randint(0, config.label_nc, (1, *infer_hw)))
-    xi = torch.cat([label.permute(0, 3, 1, 2).float(), torch.zeros(1, 1, *infer_hw)], 1)
+    edge = torch.zeros(1, in_nc - config.label_nc, *infer_hw)
+    xi = torch.cat([label.permute(0, 3, 1, 2).float(), edge], 1)
 
     def forward():
         with torch.no_grad(), autocast:

@@ -121,6 +121,7 @@ def test_tiny_suite_times_a_recipe_in_every_variant():
     assert "largest batch that fits: no device memory limit (CPU)" in proc.stdout
 
 
+@pytest.mark.slow
 def test_the_readme_training_command_prints_only_jaxsr_lines(tmp_path):
     """README command 1, on the tiny preset, in a fresh shell's environment: every line
     is jaxsr's own (``HH:MM:SS message``, then the closing table) — no TensorFlow/oneDNN

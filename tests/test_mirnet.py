@@ -130,7 +130,7 @@ def test_tiny_denoiser_trains_evaluates_and_restores_files(tmp_path, capsys):
     workdir = str(tmp_path / "run")
     train_and_evaluate(recipe_config("mirnet", "tiny"), workdir)
     out = capsys.readouterr().out
-    assert "PSNR/SSIM on RGB, border 0" in out and "Model vs input: noise σ=25" in out
+    assert "PSNR on RGB, border 0; model / input" in out and "Model vs input: noise σ=25" in out
     small = tmp_path / "set"
     write_image(
         str(small / "a.png"), np.random.default_rng(1).integers(0, 256, (32, 40, 3), np.uint8)

@@ -269,13 +269,14 @@ def _write_label_folder(folder, photos=("coffee", "chelsea")):
 @pytest.mark.slow
 def test_features_then_synthesize_follow_the_seed_rules(tmp_path, capsys):
     from jaxsr import pix2pixhd_features, synthesize
+    from jaxsr.eval.synthesis import load_features
 
     config = recipe_config("pix2pixhd", "tiny,feat")
     config.encoder.n_downsampling = 3  # deeper than G: sizes must suit E's stride too
     assert make_task(config).base == 8
     loop.train_and_evaluate(config, str(tmp_path / "w"))
     assert pix2pixhd_features.main([f"--workdir={tmp_path / 'w'}", "--data=builtin"]) == 0
-    centres = synthesize.load_features(str(tmp_path / "w" / "features_clustered_010.npz"))
+    centres = load_features(str(tmp_path / "w" / "features_clustered_010.npz"))
     assert centres and all(c.shape[1] == 3 for c in centres.values())
     labels, insts = _write_label_folder(str(tmp_path / "data"), photos=("coffee",))
     args = [f"--model={tmp_path / 'w'}", f"--labels={labels}", f"--instances={insts}"]

@@ -36,6 +36,13 @@ def instance_edges(inst, dtype=jnp.float32):
     return edge[..., None].astype(dtype)
 
 
+def input_channels(label_nc: int, use_instance: bool, feat_num: int = 0) -> int:
+    """Channels of the official G input (D's is this without features, plus 3 for the
+    photo): ``label_nc`` one-hot classes (3 for an RGB label image, ``label_nc`` 0), the
+    instance edge map, ``feat_num`` instance features."""
+    return (label_nc or 3) + int(use_instance) + feat_num
+
+
 def encode_labels(label, inst, label_nc: int, dtype=jnp.float32):
     """The official G/D label input: one-hot ids (``label_nc > 0``) or an RGB label image
     mapped to [-1, 1] (``label_nc`` 0), then the instance edge map unless ``inst`` is

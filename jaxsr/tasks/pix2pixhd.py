@@ -43,7 +43,7 @@ from jaxsr.losses.perceptual import perceptual_loss
 from jaxsr.models import build_model
 from jaxsr.models.pix2pixhd import Encoder, MultiscaleDiscriminator
 from jaxsr.models.vgg import VGG19Features
-from jaxsr.ops.labels import encode_labels
+from jaxsr.ops.labels import encode_labels, input_channels
 from jaxsr.tasks.base import Task
 from jaxsr.train.optim import epoch_linear_decay, make_adam
 from jaxsr.train.state import TrainState, partial_load, state_field
@@ -138,7 +138,7 @@ class Pix2PixHD(Task):
 
     def input_channels(self) -> int:
         feat = self.config.encoder.feat_num if self.encoder is not None else 0
-        return (self.label_nc or 3) + int(self.use_instance) + feat
+        return input_channels(self.label_nc, self.use_instance, feat)
 
     # -- data -----------------------------------------------------------------------
     @functools.cached_property
@@ -254,7 +254,7 @@ class Pix2PixHD(Task):
         params = {
             "g": self.model.init(g_rng, x)["params"],
             "d": self.disc.init(
-                d_rng, jnp.zeros((1, s, s, (self.label_nc or 3) + self.use_instance + 3))
+                d_rng, jnp.zeros((1, s, s, input_channels(self.label_nc, self.use_instance) + 3))
             )["params"],
         }
         if self.encoder is not None:
