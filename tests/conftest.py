@@ -6,6 +6,11 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The tests check jaxsr's programs, not XLA's optimiser: with most of its passes off
+# (in this process and the ones tests start) compiling, the bulk of a test's time on
+# two cores, takes a half to two thirds as long. Results stay within the tolerances;
+# runs compared bit for bit are compiled alike.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 # One compilation cache for the whole session, shared by the xdist workers and the
 # subprocesses they start (the folder is made by whichever process loads this file
 # first, before the workers are spawned, and inherited through the environment): many

@@ -78,25 +78,28 @@ def test_spsa_matches_the_spec_blockwise_and_dense(inputs, fea, seg, renormalize
 def test_blockwise_gradients_equal_dense_and_do_not_store_the_map():
     """The backward pass recomputes each block's β (``jax.checkpoint``): same gradients
     as the dense layer, and the compiled gradient's temporaries stay far below one
-    N × N map (N = 4,096 here: 64 MiB per map in fp32)."""
+    N × N map (N = 2,304 here: 20 MiB per map in fp32)."""
     kx, kp = jax.random.split(jax.random.key(2))
-    x = jax.random.normal(kx, (1, 64, 64, 16))
-    prob = jax.nn.softmax(3 * jax.random.normal(kp, (1, 64, 64, 8)), -1)
-    layer = SPSA(query_block=512)
+    x = jax.random.normal(kx, (1, 48, 48, 16))
+    prob = jax.nn.softmax(3 * jax.random.normal(kp, (1, 48, 48, 8)), -1)
+    layer = SPSA(query_block=256)
     params = {**layer.init(jax.random.key(1), x, prob)["params"], "gamma": jnp.asarray(0.5)}
 
     def grads(module):
-        loss = lambda p, x: jnp.sum(module.apply({"params": p}, x, prob) ** 2)  # noqa: E731
+        # prob is an argument, not a closed-over constant XLA would fold at compile time.
+        loss = lambda p, x, prob: jnp.sum(module.apply({"params": p}, x, prob) ** 2)  # noqa: E731
         return jax.jit(jax.grad(loss, argnums=(0, 1)))
 
     blocked, dense = grads(layer), grads(layer.clone(query_block=0))
-    got, want = jax.tree.leaves(blocked(params, x)), jax.tree.leaves(dense(params, x))
+    got = jax.tree.leaves(blocked(params, x, prob))
+    want = jax.tree.leaves(dense(params, x, prob))
     for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
-    analysis = blocked.lower(params, x).compile().memory_analysis()
+    analysis = blocked.lower(params, x, prob).compile().memory_analysis()
     if analysis is None:
         pytest.skip("this backend gives no compile-time memory analysis")
-    assert analysis.temp_size_in_bytes < 64 * 2**20, analysis.temp_size_in_bytes
+    n = 48 * 48
+    assert analysis.temp_size_in_bytes < n * n * 4, analysis.temp_size_in_bytes
 
 
 def test_spsa_starts_as_identity_and_checks_its_inputs(inputs):
