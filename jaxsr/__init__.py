@@ -2,7 +2,7 @@
 
 import os
 
-# TensorFlow is imported only by clu's TensorBoard writer and TFDS; its C++ notices at
+# TensorFlow is imported only by TFDS (TFDS sources, data.prepare); its C++ notices at
 # import (oneDNN's numerics note, twice, and the CPU-feature banner) are about TF's own
 # ops, which jaxsr does not compute with, and read as errors to a new user. Set before
 # anything imports TF; an explicit setting of the user wins.

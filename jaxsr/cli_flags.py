@@ -34,10 +34,9 @@ def add_flag(parser: argparse.ArgumentParser, name: str, *, aliases=(), required
 
 
 class OnlyOurInfo(logging.logging.Filter):
-    """Keep INFO lines from jaxsr (progress, results); libraries only from WARNING up.
-
-    clu's INFO lines (the hyperparameters as one long line, ``uptime=``, each metric
-    line) go to TensorBoard anyway; the loop prints its own progress line."""
+    """Keep INFO lines from jaxsr (progress, results); libraries only from WARNING up
+    (Orbax's per-save lines, absl's and JAX's notices: the metrics go to TensorBoard,
+    and the loop prints its own progress line)."""
 
     def filter(self, record):
         if "/orbax/" in record.pathname and record.exc_info:

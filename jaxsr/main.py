@@ -41,10 +41,6 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     console_logging()
     quiet_async_noise()  # a failed background write must read as one line, not hundreds
-    # TensorFlow is only used by clu's TensorBoard writer; keep it off accelerators.
-    import tensorflow as tf
-
-    tf.config.set_visible_devices([], "GPU")
     from jaxsr.train.loop import train_and_evaluate
 
     try:

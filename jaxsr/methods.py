@@ -134,6 +134,17 @@ BUILTIN = (
         bench={"custom": "jaxsr.bench.spsagan:run"},
         docs="methods/spsagan.md",
     ),
+    Method(
+        name="Real-ESRGAN",
+        # Imported weights only, for now: its training (the task, the recipes, the U-Net
+        # discriminator) is to come; the degradations are in jaxsr.data.realworld.
+        tasks={},
+        models={"srvgg": "jaxsr.models.srvgg:SRVGGNetCompact"},
+        recipes={},
+        converter="jaxsr.convert.srvgg:architecture",
+        weights="Real-ESRGAN SRVGGNetCompact",
+        docs="methods/realesrgan.md",
+    ),
 )
 
 _registered: list[Method] = []
@@ -228,9 +239,12 @@ def method_of_task(name: str) -> Method:
 
 def task_of_model(name: str):
     """The task class that trains and evaluates the model ``name`` (the method's first
-    task, e.g. ESRGAN's ``sr``): what the CLIs ask about a model's inputs."""
+    task, e.g. ESRGAN's ``sr``; the base task for a method without one): what the CLIs
+    ask about a model's inputs."""
     method = method_of_model(name)
-    return load(next(iter(method.tasks.values())))
+    # A network no jaxsr task trains yet (imported weights only) runs as a plain
+    # image-to-image network: the base task's defaults.
+    return load(next(iter(method.tasks.values()), "jaxsr.tasks.base:Task"))
 
 
 def recipes() -> dict[str, str]:

@@ -140,7 +140,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.tile and args.tile_overlap >= args.tile:
         raise UserError(
-            f"--tile-overlap={args.tile_overlap} must be smaller than --tile={args.tile}."
+            f"--tile_overlap={args.tile_overlap} must be smaller than --tile={args.tile}."
         )
     inputs = _input_files(args.input)
     apply_fn, scale = make_apply(args.model, args.dtype, args.self_ensemble)

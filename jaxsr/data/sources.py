@@ -101,8 +101,11 @@ class TfdsSource:
     """A prepared TFDS dataset through ``tfds.data_source`` (random access, no TF graph)."""
 
     def __init__(self, name: str, split: str, data_dir: str | None, hr_key="hr", lr_key="lr"):
+        import tensorflow as tf
         import tensorflow_datasets as tfds
 
+        # TFDS reads through TensorFlow: keep TF off the accelerators JAX uses.
+        tf.config.set_visible_devices([], "GPU")
         try:
             self._source = tfds.data_source(name, split=split, data_dir=data_dir or None)
         except Exception as e:

@@ -162,6 +162,8 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
     # Only now: a config that cannot resume this workdir must not overwrite the one
     # that describes it.
     wd.save_config(config, step=start, resumed=restored is not None, changes=changes)
+    if start == 0:
+        wd.save_parameters(state.params)
 
     writer = metric_logs.create_writer(workdir, just_logging=jax.process_index() > 0)
     if start == 0:

@@ -34,6 +34,7 @@ from jaxsr.errors import UserError
 from jaxsr.files import remote, write_error
 
 CONFIG_FILE, HISTORY_FILE, LOCK_FILE = "config.json", "config_history.json", ".lock"
+PARAMETERS_FILE = "parameters.txt"
 
 # Fields that change how a run reports or is spread, not what it computes: accepted
 # without asking (and still recorded). The batches, and so the run, do not depend on
@@ -181,6 +182,18 @@ class Workdir:
                 "continue with these (recorded in config_history.json), or use a new --workdir."
             )
         return changes
+
+    def save_parameters(self, params) -> None:
+        """``parameters.txt``: clu's table of every trained parameter (name, shape,
+        size) and the total, the figure each model's docstring states."""
+        if not self.primary:
+            return
+        from clu import parameter_overview
+
+        text = parameter_overview.get_parameter_overview(params, include_stats=False)
+        path = os.path.join(self.path, PARAMETERS_FILE)
+        with files.atomic_path(path, ".txt") as tmp, open(tmp, "w") as f:
+            f.write(text + "\n")
 
     def save_config(self, config, *, step: int, resumed: bool, changes: dict) -> None:
         """Write ``config.json`` (the config in force); a resumed run records ``changes``
