@@ -139,10 +139,13 @@ BUILTIN = (
         # Imported weights only, for now: its training (the task, the recipes, the U-Net
         # discriminator) is to come; the degradations are in jaxsr.data.realworld.
         tasks={},
-        models={"srvgg": "jaxsr.models.srvgg:SRVGGNetCompact"},
+        models={
+            "srvgg": "jaxsr.models.srvgg:SRVGGNetCompact",
+            "unet_discriminator_sn": "jaxsr.models.unet_discriminator:UNetDiscriminatorSN",
+        },
         recipes={},
-        converter="jaxsr.convert.srvgg:architecture",
-        weights="Real-ESRGAN SRVGGNetCompact",
+        converter="jaxsr.convert.realesrgan:architecture",
+        weights="Real-ESRGAN SRVGGNetCompact/U-Net D",
         docs="methods/realesrgan.md",
     ),
 )

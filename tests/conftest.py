@@ -11,11 +11,13 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # two cores, takes a half to two thirds as long. Results stay within the tolerances;
 # runs compared bit for bit are compiled alike.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
-# One compilation cache for the whole session, shared by the xdist workers and the
-# subprocesses they start (the folder is made by whichever process loads this file
-# first, before the workers are spawned, and inherited through the environment): many
-# tests train the same tiny recipes, and on two cores compiling them again is most of
-# a test's time. A test that needs a cache of its own sets JAXSR_COMPILATION_CACHE.
+# One compilation cache for the whole session, shared by the processes the tests start
+# (the folder is made by whichever process loads this file first, before the workers
+# are spawned, and inherited through the environment): many of them train the same
+# tiny recipes, and on two cores compiling them again is most of their time. A test
+# that needs a cache of its own sets JAXSR_COMPILATION_CACHE. The test processes
+# themselves keep theirs in memory: XLA:CPU aborted running a MIRNet step compiled with
+# the optimiser off (below) and loaded back from the cache in the same process.
 if "JAXSR_TEST_XLA_CACHE" not in os.environ:
     import tempfile
 
@@ -30,9 +32,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from jaxsr.train import compile_cache  # noqa: E402
-
-compile_cache.enable()  # the in-process tests' programs too
+jax.config.update("jax_enable_compilation_cache", False)  # this process: in memory only
 
 
 def pytest_sessionfinish(session):

@@ -37,6 +37,10 @@ LOCAL_ONLY = {
     ("train/workdir.py", "_lock", "os.open"): "local lock file (flock)",
     # Local staging of TensorBoard events for a remote workdir.
     ("train/metric_logs.py", "close", "shutil.rmtree"): "local staging folder",
+    # The event file: in a local workdir, or in that staging folder (metric_logs).
+    ("train/events.py", "__init__", "open"): "local workdir or staging folder",
+    ("train/events.py", "__init__", "os.makedirs"): "local workdir or staging folder",
+    ("train/workdir.py", "save_parameters", "open"): "files.atomic_path temporary",
     # Facts of this machine and files of the installed package.
     ("bench/harness.py", "rss", "open"): "/proc/self/statm",
     ("data/pipeline.py", "available_memory", "open"): "/proc/meminfo",

@@ -5,8 +5,7 @@ run load the compiled steps from disk instead of compiling them again (the full
 RRDBNet GAN step takes minutes to compile on a CPU). The cache lives in
 ``$JAXSR_COMPILATION_CACHE`` if set (a local path or ``gs://...``; ``off`` disables
 it), else ``$XDG_CACHE_HOME/jaxsr/xla`` (``~/.cache/jaxsr/xla``). Entries are keyed by
-the program, the JAX/XLA version and the device, so a stale entry is never used; a
-local cache is locked while read or written and kept under :data:`MAX_BYTES`.
+the program, the JAX/XLA version and the device, so a stale entry is never used.
 
 :class:`CompileCounter` counts the compilations that did and did not come from it,
 which the loop logs.
@@ -25,7 +24,6 @@ from jaxsr import files
 from jaxsr.errors import UserError
 
 ENV = "JAXSR_COMPILATION_CACHE"
-MAX_BYTES = 8 * 2**30  # a local cache's size limit (least recently used entries go)
 _REQUESTS = "/jax/compilation_cache/compile_requests_use_cache"
 _HITS = "/jax/compilation_cache/cache_hits"
 
@@ -59,29 +57,7 @@ def enable(path: str | None = None) -> str | None:
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    if not files.is_remote(path):
-        # Without a size limit JAX writes entries with no lock, so a process reading an
-        # entry another one is still writing (the processes of a multi-process run, two
-        # runs on one machine) loads a truncated executable and aborts. A limit turns on
-        # its file lock (and least-recently-used eviction). Objects on gs:// appear whole.
-        _give_access_times(path)
-        jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
     return path
-
-
-def _give_access_times(path: str) -> None:
-    """Entries written without a size limit (jaxsr before it set one) have no ``-atime``
-    file, which JAX's eviction reads for every entry before each write, so every write
-    would fail: date them now."""
-    import time
-
-    stamp = time.time_ns().to_bytes(8, "little")
-    for name in os.listdir(path):
-        if name.endswith("-cache"):
-            atime = os.path.join(path, name[: -len("-cache")] + "-atime")
-            if not os.path.exists(atime):
-                with open(atime, "wb") as f:
-                    f.write(stamp)
 
 
 class CompileCounter:
