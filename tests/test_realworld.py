@@ -311,3 +311,31 @@ def test_degrade_is_one_static_program_on_the_device():
     err = np.mean([np.abs(np.asarray(o["lq"]) - clean).mean() for o in outs])
     assert 0.02 < err < 0.3, err
     np.testing.assert_allclose(outs[0]["gt_usm"], rw.usm_sharp(hr), atol=1e-6)
+
+
+def test_device_kernels_j1_and_windows():
+    import jax
+    from scipy import special
+
+    x = np.linspace(0, 45, 901)
+    np.testing.assert_allclose(rw._j1(jnp.asarray(x, jnp.float32)), special.j1(x), atol=2e-6)
+    config = rw.default_config()
+    keys = jax.random.split(jax.random.key(0), 64)
+    kernels = np.asarray(jax.vmap(lambda k: rw.random_kernel(k, config))(keys))
+    assert kernels.shape == (64, 21, 21)
+    np.testing.assert_allclose(kernels.sum((1, 2)), 1.0, rtol=1e-5)
+    # Each is zero outside a centred odd window (of 7..21 taps; a narrow Gaussian's
+    # tails also underflow in float32 inside it), and the windows vary.
+    sizes = set()
+    for k in kernels:
+        rows = np.flatnonzero(np.abs(k).sum(1) > 0)
+        assert rows[0] + rows[-1] == 20 and len(rows) % 2 == 1
+        sizes.add(len(rows))
+    assert len(sizes) > 3
+    # The final filter is a sinc (80 %) or the identity pulse.
+    finals = np.asarray(jax.vmap(lambda k: rw.random_final_sinc(k, config))(keys))
+    pulse = np.isclose(finals[:, 10, 10], 1.0) & np.isclose(np.abs(finals).sum((1, 2)), 1.0)
+    assert 0.05 < pulse.mean() < 0.4
+    # A device sinc equals the NumPy one for the same cutoff and size.
+    got = np.asarray(rw._window(rw._sinc(jnp.float32(1.7), 21), 13, 21))
+    np.testing.assert_allclose(got, rw.circular_lowpass_kernel(1.7, 13, pad_to=21), atol=1e-6)

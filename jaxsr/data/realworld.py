@@ -251,6 +251,7 @@ def jpeg_compress(images: jax.Array, quality) -> jax.Array:
 
 # -- the second-order pipeline on the device ----------------------------------------------
 
+# The order of ``kernel_prob``: even indices isotropic, odd anisotropic.
 KERNEL_TYPES = (
     "iso",
     "aniso",
