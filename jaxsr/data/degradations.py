@@ -47,7 +47,7 @@ PAPER_ANISO_KERNELS = (
 )
 
 
-def _grid(size: int) -> tuple[jax.Array, jax.Array]:
+def kernel_grid(size: int) -> tuple[jax.Array, jax.Array]:
     """Column (x) and row (y) offsets of a ``size``×``size`` kernel, centred on 0."""
     ax = jnp.arange(size, dtype=jnp.float32) - size // 2
     yy, xx = jnp.meshgrid(ax, ax, indexing="ij")
@@ -79,17 +79,24 @@ def anisotropic_covariance(lambda1, lambda2, theta) -> jax.Array:
     return rot @ jnp.diag(jnp.stack([lambda1**2, lambda2**2])) @ rot.T
 
 
-def anisotropic_gaussian_kernel(size: int, lambda1, lambda2, theta) -> jax.Array:
-    """``exp(-½ vᵀ Σ⁻¹ v)`` with ``v = (x, y)`` (column, row offsets), normalised to sum 1."""
-    xx, yy = _grid(size)
+def gaussian_quadratic_form(size: int, lambda1, lambda2, theta) -> jax.Array:
+    """``vᵀ Σ⁻¹ v`` over a ``size``×``size`` grid, ``v = (x, y)`` (column, row offsets),
+    Σ = :func:`anisotropic_covariance`: the exponent of every Gaussian-family kernel."""
+    xx, yy = kernel_grid(size)
     cov = anisotropic_covariance(
         jnp.asarray(lambda1, jnp.float32),
         jnp.asarray(lambda2, jnp.float32),
         jnp.asarray(theta, jnp.float32),
     )
-    inv = jnp.linalg.inv(cov)
-    quad = inv[0, 0] * xx * xx + (inv[0, 1] + inv[1, 0]) * xx * yy + inv[1, 1] * yy * yy
-    k = jnp.exp(-0.5 * quad)
+    # Σ⁻¹ of the symmetric 2×2 in closed form: jnp.linalg.inv would put a LAPACK call
+    # (a custom call) into the step for four numbers.
+    a, b, d = cov[0, 0], cov[0, 1], cov[1, 1]
+    return (d * xx * xx - 2 * b * xx * yy + a * yy * yy) / (a * d - b * b)
+
+
+def anisotropic_gaussian_kernel(size: int, lambda1, lambda2, theta) -> jax.Array:
+    """``exp(-½ vᵀ Σ⁻¹ v)`` (:func:`gaussian_quadratic_form`), normalised to sum 1."""
+    k = jnp.exp(-0.5 * gaussian_quadratic_form(size, lambda1, lambda2, theta))
     return k / jnp.sum(k)
 
 

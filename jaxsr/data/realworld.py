@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxsr.data.degradations import gaussian_quadratic_form, gaussian_taps, kernel_grid
+
 # -- kernels (NumPy, BasicSR's formulas) --------------------------------------------------
 
 
@@ -131,14 +133,6 @@ def filter2d(images: jax.Array, kernels: jax.Array) -> jax.Array:
     return _correlate(padded, jnp.broadcast_to(kernels, (images.shape[0], k, k)))
 
 
-def _gaussian_taps(size: int) -> np.ndarray:
-    """OpenCV's ``getGaussianKernel(size, 0)``: σ = 0.3((size-1)/2 - 1) + 0.8."""
-    sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
-    x = np.arange(size) - (size - 1) / 2
-    taps = np.exp(-(x**2) / (2 * sigma**2))
-    return taps / taps.sum()
-
-
 def usm_sharp(images: jax.Array, weight=0.5, threshold=10, radius=50) -> jax.Array:
     """Unsharp masking as BasicSR's ``USMSharp``: ``x + weight·(x - blur(x))``,
     clipped to [0, 1], blended in where the residual exceeds ``threshold`` (0–255
@@ -146,8 +140,9 @@ def usm_sharp(images: jax.Array, weight=0.5, threshold=10, radius=50) -> jax.Arr
     (``l1_gt_usm``, ``percep_gt_usm``): the network learns to restore a crisper image
     than the camera's."""
     size = radius + 1 if radius % 2 == 0 else radius
-    taps = _gaussian_taps(size)
-    kernel = jnp.asarray(np.outer(taps, taps), jnp.float32)
+    # OpenCV's getGaussianKernel(size, 0), which BasicSR calls: σ = 0.3((size-1)/2 - 1) + 0.8
+    taps = gaussian_taps(size, 0.3 * ((size - 1) * 0.5 - 1) + 0.8)
+    kernel = jnp.outer(taps, taps)
     blur = filter2d(images, kernel)
     residual = images - blur
     mask = (jnp.abs(residual) * 255 > threshold).astype(images.dtype)
@@ -298,11 +293,6 @@ def _j1(x: jax.Array) -> jax.Array:
     return jnp.mean(jnp.cos(tau - x[..., None] * jnp.sin(tau)), -1)
 
 
-def _grid(size: int) -> tuple[jax.Array, jax.Array]:
-    ax = jnp.arange(size, dtype=jnp.float32) - size // 2
-    return jnp.meshgrid(ax, ax)
-
-
 def _uniform(key, lo_hi) -> jax.Array:
     lo, hi = lo_hi
     return jax.random.uniform(key, (), minval=lo, maxval=hi)
@@ -318,7 +308,7 @@ def _beta(key, lo_hi) -> jax.Array:
 
 def _sinc(cutoff, size: int) -> jax.Array:
     """:func:`circular_lowpass_kernel` on a ``size`` grid, unnormalised."""
-    xx, yy = _grid(size)
+    xx, yy = kernel_grid(size)
     r = jnp.hypot(xx, yy)
     safe = jnp.where(r == 0, 1.0, r)
     return jnp.where(
@@ -329,7 +319,7 @@ def _sinc(cutoff, size: int) -> jax.Array:
 def _window(kernel, k, size: int) -> jax.Array:
     """``kernel`` kept on its centred ``k × k`` window (zero elsewhere), normalised:
     BasicSR's ``k``-sized kernel zero-padded to ``size``."""
-    xx, yy = _grid(size)
+    xx, yy = kernel_grid(size)
     inside = (jnp.abs(xx) <= k // 2) & (jnp.abs(yy) <= k // 2)
     kernel = jnp.where(inside, kernel, 0.0)
     return kernel / jnp.sum(kernel)
@@ -353,13 +343,7 @@ def random_kernel(key, config, stage: str = "") -> jax.Array:
     sx = _uniform(keys[3], config[f"blur_sigma{stage}"])
     sy = jnp.where(iso, sx, _uniform(keys[4], config[f"blur_sigma{stage}"]))
     theta = jnp.where(iso, 0.0, _uniform(keys[5], (-jnp.pi, jnp.pi)))
-    c, s = jnp.cos(theta), jnp.sin(theta)
-    a = c * c * sx * sx + s * s * sy * sy
-    b = c * s * (sx * sx - sy * sy)
-    d = s * s * sx * sx + c * c * sy * sy
-    xx, yy = _grid(size)
-    q = (d * xx * xx - 2 * b * xx * yy + a * yy * yy) / (a * d - b * b)
-    q = jnp.maximum(q, 0.0)
+    q = jnp.maximum(gaussian_quadratic_form(size, sx, sy, theta), 0.0)
     beta_g = _beta(keys[6], config[f"betag_range{stage}"])
     beta_p = _beta(keys[7], config[f"betap_range{stage}"])
     family = jnp.stack(

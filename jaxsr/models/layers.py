@@ -87,6 +87,13 @@ def leaky_relu(x, slope: float = 0.2):
     return jnp.where(x >= 0, x, slope * x)
 
 
+def upsample_bilinear2x(x):
+    """``F.interpolate(scale_factor=2, mode='bilinear', align_corners=False)`` for NHWC
+    (half-pixel centres; at the borders the outside tap is dropped, as PyTorch clamps)."""
+    n, h, w, c = x.shape
+    return jax.image.resize(x, (n, 2 * h, 2 * w, c), "bilinear").astype(x.dtype)
+
+
 def upsample_nearest(x, factor: int = 2):
     """``F.interpolate(scale_factor=factor, mode='nearest')`` for NHWC."""
     return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)

@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxsr.models.layers import Conv, ConvTranspose
+from jaxsr.models.layers import Conv, ConvTranspose, upsample_bilinear2x
 
 
 def prelu(x, alpha):
@@ -54,12 +54,6 @@ def antialiased_downsample(x):
         return (parts[0] + 2.0 * parts[1] + parts[2]) * 0.25
 
     return taps(taps(xp, 1, h), 2, w)
-
-
-def bilinear_up2(x):
-    """``F.interpolate(scale_factor=2, mode='bilinear', align_corners=False)``."""
-    n, h, w, c = x.shape
-    return jax.image.resize(x, (n, 2 * h, 2 * w, c), "bilinear").astype(x.dtype)
 
 
 class DAU(nn.Module):
@@ -136,7 +130,7 @@ class ResidualUpSample(nn.Module):
         top = PReLU(name="prelu0")(Conv(c, 1, use_bias=False, dtype=dt, name="top0")(x))
         top = PReLU(name="prelu1")(ConvTranspose(c, dtype=dt, name="top2")(top))
         top = Conv(c // 2, 1, use_bias=False, dtype=dt, name="top4")(top)
-        bot = Conv(c // 2, 1, use_bias=False, dtype=dt, name="bot1")(bilinear_up2(x))
+        bot = Conv(c // 2, 1, use_bias=False, dtype=dt, name="bot1")(upsample_bilinear2x(x))
         return top + bot
 
 

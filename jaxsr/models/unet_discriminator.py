@@ -23,7 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxsr.models.layers import Conv, leaky_relu, torch_default_init
+from jaxsr.models.layers import Conv, leaky_relu, torch_default_init, upsample_bilinear2x
 
 EPS = 1e-12  # PyTorch's spectral_norm eps
 
@@ -77,32 +77,6 @@ class SpectralNormConv(nn.Module):
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
         )
         return y
-
-
-def upsample_bilinear2x(x):
-    """``F.interpolate(scale_factor=2, mode='bilinear', align_corners=False)``, NHWC:
-    each output sample is ¾ of its nearest input and ¼ of the next one (edges
-    repeated)."""
-
-    def along(x, axis):
-        prev = jnp.concatenate(
-            [jax.lax.slice_in_dim(x, 0, 1, axis=axis), jax.lax.slice_in_dim(x, 0, -1, axis=axis)],
-            axis,
-        )
-        nxt = jnp.concatenate(
-            [
-                jax.lax.slice_in_dim(x, 1, None, axis=axis),
-                jax.lax.slice_in_dim(x, -1, None, axis=axis),
-            ],
-            axis,
-        )
-        even, odd = 0.75 * x + 0.25 * prev, 0.75 * x + 0.25 * nxt
-        out = jnp.stack([even, odd], axis + 1)
-        shape = list(x.shape)
-        shape[axis] *= 2
-        return out.reshape(shape)
-
-    return along(along(x, 1), 2)
 
 
 class UNetDiscriminatorSN(nn.Module):
