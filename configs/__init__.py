@@ -23,7 +23,8 @@ RECIPES = tuple(dict.fromkeys(methods.recipes().values()))
 
 
 def load(recipe: str, preset: str = ""):
-    """``configs.<recipe>.get_config(preset)``, or the ``get_config`` of a recipe file
+    """``configs.<recipe>.get_config(preset)`` (``recipe:fixed`` puts the presets
+    ``fixed`` before ``preset``), or the ``get_config`` of a recipe file
     (``path/to/recipe.py``, a method registered from outside jaxsr); an unknown recipe
     lists the valid ones."""
     if recipe.endswith(".py"):
@@ -31,6 +32,10 @@ def load(recipe: str, preset: str = ""):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module.get_config(preset)
-    if recipe not in RECIPES:
+    # A registry entry may fix presets of its recipe: 'realesrgan:net' is the recipe
+    # 'realesrgan' with its 'net' preset (the first stage's task), before ``preset``.
+    name, _, fixed = recipe.partition(":")
+    if name not in {r.partition(":")[0] for r in RECIPES}:
         raise ValueError(f"Unknown recipe {recipe!r}; choose one of {list(RECIPES)}.")
-    return importlib.import_module(f"configs.{recipe}").get_config(preset)
+    preset = ",".join(p for p in (fixed, preset) if p)
+    return importlib.import_module(f"configs.{name}").get_config(preset)

@@ -38,7 +38,8 @@ class Method:
         :class:`jaxsr.tasks.base.Task`.
       models: ``{registry name: flax module class}`` of every network it exports.
       recipes: ``{config.task: recipe}``: the ``configs/<recipe>.py`` that trains each task
-        (recipes outside ``configs/`` give a path to the file).
+        (``recipe:preset`` when a preset of it picks the task; recipes outside
+        ``configs/`` give a path to the file).
       converter: ``architecture(state_dict) -> (name, kwargs, variables, origins,
         description, example inputs) | None`` for the official checkpoints, or ``None``.
       weights: what the converter reads, for the sentence of supported layouts.
@@ -136,14 +137,15 @@ BUILTIN = (
     ),
     Method(
         name="Real-ESRGAN",
-        # Imported weights only, for now: its training (the task, the recipes, the U-Net
-        # discriminator) is to come; the degradations are in jaxsr.data.realworld.
-        tasks={},
+        tasks={
+            "realesrnet": "jaxsr.tasks.realesrgan:RealESRNet",
+            "realesrgan": "jaxsr.tasks.realesrgan:RealESRGAN",
+        },
         models={
             "srvgg": "jaxsr.models.srvgg:SRVGGNetCompact",
             "unet_discriminator_sn": "jaxsr.models.unet_discriminator:UNetDiscriminatorSN",
         },
-        recipes={},
+        recipes={"realesrnet": "realesrgan:net", "realesrgan": "realesrgan"},
         converter="jaxsr.convert.realesrgan:architecture",
         weights="Real-ESRGAN SRVGGNetCompact/U-Net D",
         docs="methods/realesrgan.md",

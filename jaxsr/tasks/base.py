@@ -65,16 +65,18 @@ def model_spec(config) -> tuple[str, dict]:
 def run_options(config, name: str) -> dict:
     """How a run builds its generator ``name``, beside ``model_spec``: the compute dtype,
     ``remat`` and, for models with a trunk of identical blocks, ``scan_blocks``."""
-    options = {"dtype": jnp.dtype(config.dtype), "remat": config.remat}
-    if config.get("scan_blocks"):
-        scans = lambda n: "scan_blocks" in methods.model_class(n).__dataclass_fields__  # noqa: E731
-        if not scans(name):
-            have = [n for n in methods.model_names() if scans(n)]
+    options = {"dtype": jnp.dtype(config.dtype)}
+    for option in ("remat", "scan_blocks"):
+        if not config.get(option):
+            continue
+        has = lambda n, o=option: o in methods.model_class(n).__dataclass_fields__  # noqa: E731
+        if not has(name):
+            have = [n for n in methods.model_names() if has(n)]
             raise UserError(
-                f"--config.scan_blocks is not available for the model {name!r} (only for "
+                f"--config.{option} is not available for the model {name!r} (only for "
                 f"{', '.join(have)}); drop it."
             )
-        options["scan_blocks"] = True
+        options[option] = True
     return options
 
 

@@ -133,13 +133,19 @@ class ESRGAN(Task):
             }
         return sum(parts.values()), (parts, jnp.mean(real), jnp.mean(fake), d_stats)
 
-    def train_step(self, state: TrainState, batch: dict, consts: dict):
+    def prepare(self, state: TrainState, batch: dict):
+        """``(G's targets, D's real images, G's inputs, state)`` of one step: here the
+        batch's GT for both and :meth:`inputs`; a subclass that degrades on the device
+        (Real-ESRGAN) makes its pair here and returns the state the step continues from."""
         gt = batch["gt"].astype(jnp.float32) / 255.0
-        inputs = self.inputs(batch)
+        return gt, gt, self.inputs(batch), state
+
+    def train_step(self, state: TrainState, batch: dict, consts: dict):
+        targets, gt, inputs, state = self.prepare(state, batch)
         d_params = state.params["d"]
         g = gradient_step(
             lambda gp: self.generator_loss(
-                gp, d_params, state.batch_stats["d"], inputs, gt, consts
+                gp, d_params, state.batch_stats["d"], inputs, targets, consts
             ),
             state.params["g"],
             self.tx,

@@ -69,7 +69,7 @@ class Restoration(SupervisedSR):
         return add_noise(k_noise, gt, sigma, float(r.poisson_peak)) / 255.0
 
     def prepare(self, state, batch):
-        """``(gt, lq)`` in [0, 1] with MixUp (λ ~ Beta(1.2, 1.2) per pair) once enabled."""
+        """``(gt, lq, state)`` in [0, 1] with MixUp (λ ~ Beta(1.2, 1.2) per pair) once enabled."""
         rng = jax.random.fold_in(state.rng, state.step)
         k_noise, k_perm, k_lam = jax.random.split(rng, 3)
         gt = batch["gt"].astype(jnp.float32) / 255.0
@@ -80,7 +80,7 @@ class Restoration(SupervisedSR):
             on = state.step >= self.mixup_from
             gt = jnp.where(on, lam * gt + (1 - lam) * gt[perm], gt)
             lq = jnp.where(on, lam * lq + (1 - lam) * lq[perm], lq)
-        return gt, lq
+        return gt, lq, state
 
     def output(self, params, lq):
         # The official loss sees the output clamped to [0, 1] (no gradient outside).

@@ -66,15 +66,17 @@ class SupervisedSR(Task):
         return sr_input(batch, self.scale)
 
     def prepare(self, state: TrainState, batch: dict):
-        """``(gt, lq)`` float [0, 1] for one step (subclasses add noise, MixUp, ...)."""
-        return batch["gt"].astype(jnp.float32) / 255.0, self.lq_input(batch)
+        """``(gt, lq, state)``: the step's float [0, 1] pair (subclasses add noise, MixUp,
+        on-device degradations) and the state the step continues from (a subclass may
+        advance its key or its buffers there, kept even when the update is skipped)."""
+        return batch["gt"].astype(jnp.float32) / 255.0, self.lq_input(batch), state
 
     def output(self, params, lq):
         """The network output the losses see."""
         return self.model.apply({"params": params}, lq)
 
     def train_step(self, state: TrainState, batch: dict, consts: dict):
-        gt, lq = self.prepare(state, batch)
+        gt, lq, state = self.prepare(state, batch)
 
         def loss_fn(params):
             sr = self.output(params, lq)

@@ -1,0 +1,123 @@
+"""Real-ESRGAN: RealESRNet (L1) then RealESRGAN (L1 + perceptual + GAN on a U-Net D),
+trained on Real-ESRGAN's second-order degradations made inside the jitted step.
+
+Wang et al., Real-ESRGAN (ICCVW 2021), Sec. 3 and 4.1, with the values of the official
+``train_realesrnet_x4plus.yml`` / ``train_realesrgan_x4plus.yml``: batch 48 (4 GPUs × 12)
+of 256² GT crops, Adam β=(0.9, 0.99); RealESRNet lr 2e-4 for 1M steps (halved at 1M:
+never), RealESRGAN lr 1e-4 for G and D for 400k steps from RealESRNet's weights; L1 on
+the USM-sharpened GT, VGG19 perceptual (conv1_2 0.1, conv2_2 0.1, conv3_4/conv4_4/
+conv5_4 1, before ReLU, L1) on the sharpened GT, vanilla GAN 0.1 on the plain GT; EMA
+0.999; a training-pair pool mixes degradations across batches.
+
+Presets (``--config=configs/realesrgan.py:PRESET``):
+  (none)   RealESRGAN ×4plus; set init_from (a RealESRNet workdir or an imported
+           RealESRNet_x4plus model) and vgg_weights (torchvision's vgg19-dcbb9e9d.pth).
+  net      RealESRNet ×4plus (L1 only, no discriminator).
+  scale=2  the ×2 model (RRDBNet with pixel-unshuffle input, as RealESRGAN_x2plus).
+  compact  SRVGGNetCompact instead of RRDBNet (realesr-general-x4v3's network).
+  demo     minutes on a CPU: a narrow RRDBNet on 64² crops of the builtin photos.
+  tiny     seconds; for tests.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from jaxsr.data.realworld import default_config as degradation_config
+from jaxsr.data.sources import source_config as data_source
+from jaxsr.recipes import adam_config, data_config, presets, run_config, set_run_length
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    chosen = presets(arg)
+    net = "net" in chosen
+    c = run_config("realesrnet" if net else "realesrgan", seed=0, scale=4)
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "rrdbnet"  # jaxsr.models entry ('srvgg' with the compact preset)
+    c.model.num_feat = 64  # trunk width
+    c.model.num_block = 23  # RRDBs (the anime model: 6)
+    c.model.num_grow_ch = 32  # dense growth channels
+
+    c.degradation = degradation_config()  # jaxsr/data/realworld.py: the official values
+    c.pool_size = 720  # training-pair pool (4 GPUs × 180 in the official run); 0 = off
+    c.gt_usm = ml_collections.ConfigDict(
+        {"l1": True, "perceptual": True, "gan": False}
+    )  # which losses compare with the USM-sharpened GT (l1_gt_usm, percep_gt_usm, ...)
+
+    c.init_from = ""  # RealESRGAN: the RealESRNet workdir or model dir ('' = random)
+    c.vgg_weights = ""  # VGG19 weights (.pth from torchvision or .npz); 'random' for tests
+    c.gan_type = "vanilla"  # BCE on the U-Net D's per-pixel logits
+    c.eval_niqe = "matlab"  # NIQE at evaluation (MATLAB's definition)
+    c.losses = ml_collections.ConfigDict(
+        {"l1": 1.0} if net else {"l1": 1.0, "perceptual": 1.0, "gan": 0.1}
+    )  # name -> weight
+    c.perceptual = ml_collections.ConfigDict()
+    c.perceptual.layer_weights = ml_collections.ConfigDict(
+        {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0}
+    )  # VGG19 layers (before ReLU) -> weight
+    c.perceptual.criterion = "l1"  # l1 | l2 | fro
+    c.discriminator = ml_collections.ConfigDict()
+    c.discriminator.num_feat = 64  # U-Net D base width
+    c.discriminator.skip_connection = True  # the U-Net's additive skips
+
+    c.optim = adam_config(
+        lr=2e-4 if net else 1e-4, b2=0.99, schedule="multistep", gamma=0.5
+    )  # G's Adam
+    c.optim.milestones = (1_000_000,) if net else (400_000,)  # official: one halving, at the end
+    c.optim_d = ml_collections.ConfigDict(c.optim.to_dict())  # D's Adam, same fields
+    c.ema_decay = 0.999  # the released models are the EMA weights (params_ema)
+
+    # DF2K (+ OST) HR images, 256² crops; evaluation on the builtin photos.
+    c.data = data_config(
+        data_source("folder", hr_dir="data/DF2K/HR"), patch_size=256, batch_size=48
+    )
+    steps = 1_000_000 if net else 400_000
+    set_run_length(c, steps, log_every=100, eval_every=5_000, checkpoint_every=5_000)
+
+    for preset in chosen:
+        if preset == "net":
+            continue
+        if preset == "compact":
+            c.model = ml_collections.ConfigDict(
+                {"name": "srvgg", "num_feat": 64, "num_conv": 32, "act_type": "prelu"}
+            )  # realesr-general-x4v3: 32 convs (the anime video model: 16)
+        elif preset == "demo":
+            c.model.num_feat, c.model.num_block, c.model.num_grow_ch = 32, 2, 16
+            c.data.train = data_source("builtin")
+            c.data.patch_size, c.data.batch_size = 64, 8
+            c.pool_size = 64
+            c.vgg_weights = "random"
+            c.discriminator.num_feat = 16
+            c.optim.schedule = c.optim_d.schedule = "constant"
+            c.optim.lr = 1e-3 if net else 1e-4
+            c.optim_d.lr = 1e-4
+            c.ema_decay = 0.99
+            set_run_length(c, 3000 if net else 500, log_every=100, checkpoint_every=500)
+        elif preset == "tiny":
+            c.model.name = c.model.get("name", "rrdbnet")
+            if c.model.name == "rrdbnet":
+                c.model.num_feat, c.model.num_block, c.model.num_grow_ch = 8, 1, 4
+            else:
+                c.model.num_feat, c.model.num_conv = 8, 2
+            c.data.train = data_source("builtin")
+            c.data.eval = data_source("builtin", max_images=1)
+            c.data.patch_size, c.data.batch_size = 32, 8
+            c.data.threads = 2
+            c.pool_size = 16
+            c.vgg_weights = "random"
+            # A shallow VGG layer: the same code path, a fraction of the compile time.
+            c.perceptual.layer_weights = ml_collections.ConfigDict({"conv2_2": 1.0})
+            c.discriminator.num_feat = 4
+            c.optim.schedule = c.optim_d.schedule = "constant"
+            c.optim.lr = c.optim_d.lr = 1e-3
+            c.ema_decay = 0.9
+            set_run_length(c, 4, log_every=2, checkpoint_every=2)
+        elif preset.startswith("scale="):
+            c.scale = int(preset.split("=", 1)[1])
+        else:
+            raise ValueError(
+                f"Unknown preset {preset!r}; choose from net, compact, demo, tiny, scale=N."
+            )
+    c.degradation.scale = c.scale
+    return c

@@ -1,0 +1,88 @@
+"""Real-ESRGAN's training: the training-pair pool against the official algorithm written
+here, the recipe's checks, and RealESRNet with the compact network from recipe to an
+exported model."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import recipe_config
+
+import jaxsr
+from jaxsr.errors import UserError
+from jaxsr.methods import task_class
+from jaxsr.tasks.realesrgan import pool_exchange
+from jaxsr.train import loop
+
+
+def _official_pool(size, batches, perms):
+    """``RealESRGANModel._dequeue_and_enqueue`` on NumPy arrays: fill the queue batch by
+    batch; once full, shuffle it by the given permutation, hand out its first b items
+    and put the batch there."""
+    queue, ptr, out = None, 0, []
+    perms = iter(perms)
+    for x in batches:
+        b = len(x)
+        if queue is None:
+            queue = np.zeros((size, *x.shape[1:]), x.dtype)
+        if ptr == size:
+            queue = queue[next(perms)]
+            out.append(queue[:b].copy())
+            queue[:b] = x
+        else:
+            queue[ptr : ptr + b] = x
+            ptr += b
+            out.append(x)
+    return queue, out
+
+
+def test_pool_fills_then_trades_shuffled_batches_as_the_official_queue():
+    size, b, steps = 12, 4, 7
+    rng = np.random.default_rng(0)
+    batches = [rng.integers(0, 256, (b, 2, 2, 3), dtype=np.uint8) for _ in range(steps)]
+    pool = {"count": jnp.zeros((), jnp.int32), "gt": jnp.zeros((size, 2, 2, 3), jnp.uint8)}
+    step = jax.jit(pool_exchange)
+    keys = [jax.random.key(i) for i in range(steps)]
+    out = []
+    for key, x in zip(keys, batches, strict=True):
+        pool, got = step(key, pool, {"gt": jnp.asarray(x)})
+        out.append(np.asarray(got["gt"]))
+    # The permutation each full-pool step drew, as the official torch.randperm would.
+    perms = [np.asarray(jax.random.permutation(k, size)) for k in keys[size // b :]]
+    queue, want = _official_pool(size, batches, perms)
+    np.testing.assert_array_equal(np.asarray(pool["gt"]), queue)
+    for g, w in zip(out, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    assert int(pool["count"]) == size
+
+
+def test_recipe_presets_and_refusals():
+    gan, net = recipe_config("realesrgan", ""), recipe_config("realesrgan", "net")
+    assert (gan.task, net.task) == ("realesrgan", "realesrnet")
+    assert dict(gan.losses) == {"l1": 1.0, "perceptual": 1.0, "gan": 0.1}
+    assert dict(gan.perceptual.layer_weights) == {
+        "conv1_2": 0.1,
+        "conv2_2": 0.1,
+        "conv3_4": 1.0,
+        "conv4_4": 1.0,
+        "conv5_4": 1.0,
+    }
+    assert (gan.data.patch_size, gan.data.batch_size, gan.ema_decay) == (256, 48, 0.999)
+    assert (gan.optim.lr, net.optim.lr, gan.num_train_steps) == (1e-4, 2e-4, 400_000)
+    assert recipe_config("realesrgan", "scale=2").degradation.scale == 2
+    bad = recipe_config("realesrgan", "tiny", pool_size=12)
+    with pytest.raises(UserError, match="pool_size=12 is not a multiple of data.batch_size=8"):
+        task_class(bad.task).check_config(bad)
+
+
+@pytest.mark.slow
+def test_compact_realesrnet_trains_and_exports_srvgg(tmp_path):
+    config = recipe_config("realesrgan", "net,compact,tiny")
+    state = loop.train_and_evaluate(config, str(tmp_path / "w"))
+    # Four steps of 8 through a pool of 16: filled by steps 1-2, trading from step 3.
+    assert int(state.extras["pool"]["count"]) == 16
+    assert np.asarray(state.extras["pool"]["lq"]).any()
+    module, variables = jaxsr.load_model(str(tmp_path / "w"))
+    assert type(module).__name__ == "SRVGGNetCompact" and module.upscale == 4
+    x = jnp.full((1, 12, 12, 3), 0.5)
+    assert module.apply(variables, x).shape == (1, 48, 48, 3)
