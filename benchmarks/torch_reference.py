@@ -14,7 +14,10 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from jaxsr.ops.labels import input_channels
-from tests import pix2pixhd_torch  # noqa: F401 (re-exported for the benchmark)
+from tests import (
+    pix2pixhd_torch,  # noqa: F401 (re-exported for the benchmark)
+    realesrgan_torch,
+)
 
 
 class _DenseBlock(nn.Module):
@@ -493,6 +496,94 @@ def esrgan_infer(config):
         return None
     m = config.model
     return RRDBNetTorch(m.num_feat, m.num_block, m.num_grow_ch).eval()
+
+
+# torchvision vgg19().features indices of conv1_2, conv2_2, conv3_4, conv4_4, conv5_4
+_VGG_CONVS = {"conv1_2": 2, "conv2_2": 7, "conv3_4": 16, "conv4_4": 25, "conv5_4": 34}
+
+
+def realesrgan_train_step(config):
+    """``RealESRGANModel``'s iteration: ``feed_data`` (kernels drawn per image on the
+    host as the dataset does, the second-order degradations, the training-pair pool, USM)
+    then ``optimize_parameters`` (G: L1 + VGG19 perceptual at its layer weights +
+    vanilla GAN on the U-Net D with spectral norm; D: real and fake); RRDBNet ×4 only,
+    GT crops of 128² or more (smaller ones shrink below the 21-tap kernels' reflection
+    padding, which PyTorch refuses; the official crops are 256²)."""
+    if config.scale != 4 or config.model.name != "rrdbnet" or config.data.patch_size < 128:
+        return None
+    m, o, c = config.model, config.optim, config.degradation
+    net = RRDBNetTorch(m.num_feat, m.num_block, m.num_grow_ch)
+    opt = torch.optim.Adam(net.parameters(), lr=o.lr, betas=(o.b1, o.b2))
+    gan = config.task == "realesrgan"
+    if gan:
+        disc = realesrgan_torch.TorchUNetD(config.discriminator.num_feat)
+        opt_d = torch.optim.Adam(disc.parameters(), lr=config.optim_d.lr, betas=(o.b1, o.b2))
+        layers = {_VGG_CONVS[k]: float(v) for k, v in config.perceptual.layer_weights.items()}
+        vgg = vgg19_features_torch(max(layers)).eval()
+        for q in vgg.parameters():
+            q.requires_grad_(False)
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        w = config.losses
+    n, p = config.data.batch_size, config.data.patch_size
+    gt_all = torch.rand(n, 3, p, p)
+    pool = {"size": int(config.pool_size), "ptr": 0}
+
+    def percep(sr, gt):
+        a, b, total = (sr - mean) / std, (gt - mean) / std, 0.0
+        for i, layer in enumerate(vgg):
+            a, b = layer(a), layer(b)
+            if i in layers:
+                total = total + layers[i] * torch.mean(torch.abs(a - b))
+        return total
+
+    def dequeue_and_enqueue(lq, gt):
+        b = lq.size(0)
+        if not pool["size"]:
+            return lq, gt
+        if "lq" not in pool:
+            pool["lq"] = torch.zeros(pool["size"], *lq.shape[1:])
+            pool["gt"] = torch.zeros(pool["size"], *gt.shape[1:])
+        if pool["ptr"] == pool["size"]:
+            idx = torch.randperm(pool["size"])
+            pool["lq"], pool["gt"] = pool["lq"][idx], pool["gt"][idx]
+            out = pool["lq"][:b].clone(), pool["gt"][:b].clone()
+            pool["lq"][:b], pool["gt"][:b] = lq, gt
+            return out
+        pool["lq"][pool["ptr"] : pool["ptr"] + b] = lq
+        pool["gt"][pool["ptr"] : pool["ptr"] + b] = gt
+        pool["ptr"] += b
+        return lq, gt
+
+    bce = torch.nn.BCEWithLogitsLoss()
+
+    def step():
+        with torch.no_grad():
+            lq = realesrgan_torch.feed_data(gt_all, c)
+            lq, gt = dequeue_and_enqueue(lq, gt_all)
+            gt_usm = realesrgan_torch.usm_sharp(gt)
+        opt.zero_grad(set_to_none=True)
+        sr = net(lq)
+        loss = torch.mean(torch.abs(sr - gt_usm))
+        if gan:
+            for q in disc.parameters():
+                q.requires_grad_(False)
+            fake = disc(sr)
+            loss = w.l1 * loss + w.perceptual * percep(sr, gt_usm)
+            loss = loss + w.gan * bce(fake, torch.ones_like(fake))
+        loss.backward()
+        opt.step()
+        if gan:
+            for q in disc.parameters():
+                q.requires_grad_(True)
+            opt_d.zero_grad(set_to_none=True)
+            real_d = disc(gt)
+            bce(real_d, torch.ones_like(real_d)).backward()
+            fake_d = disc(sr.detach())
+            bce(fake_d, torch.zeros_like(fake_d)).backward()
+            opt_d.step()
+
+    return step
 
 
 def dasr_train_step(config):

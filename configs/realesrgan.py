@@ -49,6 +49,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.vgg_weights = ""  # VGG19 weights (.pth from torchvision or .npz); 'random' for tests
     c.gan_type = "vanilla"  # BCE on the U-Net D's per-pixel logits
     c.eval_niqe = "matlab"  # NIQE at evaluation (MATLAB's definition)
+    c.eval_seed = 0  # the eval images are degraded by the pipeline with this seed
     c.losses = ml_collections.ConfigDict(
         {"l1": 1.0} if net else {"l1": 1.0, "perceptual": 1.0, "gan": 0.1}
     )  # name -> weight

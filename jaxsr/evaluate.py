@@ -22,6 +22,8 @@ each cell::
     python -m jaxsr.evaluate --model=DIR --embedding_plot=emb.png   # DASR: see jaxsr.embedding
 
 A DASR model without ``--sigmas``/``--aniso`` is evaluated on Table 2's kernel widths.
+``--realworld`` degrades each HR image by Real-ESRGAN's second-order pipeline instead
+(seeded by ``--seed`` and the image's index), for real-world SR models.
 
 ``--data`` takes comma-separated entries: ``builtin`` (the fixed builtin eval photos),
 a folder of HR images, or ``HR:LQ`` folder pairs. Results are printed as a table and
@@ -39,7 +41,12 @@ from jaxsr.data.pipeline import eval_examples
 from jaxsr.embedding import StudyOptions, embed_fn, score_and_plot
 from jaxsr.errors import UserError, cli
 from jaxsr.eval import evaluate_examples, format_blind_table, format_table
-from jaxsr.eval.protocols import NoiseDegradation, blind_protocols, dataset_config
+from jaxsr.eval.protocols import (
+    NoiseDegradation,
+    RealWorldDegradation,
+    blind_protocols,
+    dataset_config,
+)
 from jaxsr.files import write_json_atomic
 from jaxsr.metrics import NIQE_DEFINITIONS
 from jaxsr.saved_model import load_model_and_task
@@ -88,7 +95,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sigmas", default="", help="blind SR: isotropic kernel widths, e.g. 0,1.2")
     p.add_argument("--aniso", default="", help="blind SR: 'table3' or l1/l2/theta_deg,...")
     p.add_argument("--noise", default="0", help="blind SR: noise levels (0-255 scale), e.g. 0,5")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (blind SR, denoising)")
+    p.add_argument(
+        "--realworld",
+        action="store_true",
+        help="Real-ESRGAN's second-order degradations of each HR image (seeded by --seed)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="noise seed (blind SR, denoising, --realworld)"
+    )
     p.add_argument(
         "--boundary",
         default="edge",
@@ -125,7 +139,11 @@ def main(argv=None) -> int:
     blind_model = task is not None and task.blind
     blind = bool(args.sigmas or args.aniso or args.noise_sigma) or blind_model
     protocols = [None]
-    if args.noise_sigma:
+    if args.realworld:
+        if args.sigmas or args.aniso or args.noise_sigma:
+            raise UserError("--realworld makes its own LR images; drop the blind SR flags.")
+        protocols, blind = [RealWorldDegradation(args.seed)], False
+    elif args.noise_sigma:
         protocols = [NoiseDegradation(args.noise_sigma, seed=args.seed)]
     elif blind:
         protocols = blind_protocols(
@@ -164,7 +182,9 @@ def main(argv=None) -> int:
         print(format_blind_table(results, title))
     else:
         title = f"×{scale}, PSNR/SSIM on {channel}, border {border}"
-        results = {name: r[None] for name, r in results.items()}
+        if protocols[0] is not None:
+            title += f", LR by {protocols[0].label}"
+        results = {name: next(iter(r.values())) for name, r in results.items()}  # one protocol
         print(format_table(results, title))
     report = {"scale": scale, "channel": channel, "crop_border": border, "datasets": results}
     if args.embedding_plot:

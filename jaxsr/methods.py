@@ -148,6 +148,7 @@ BUILTIN = (
         recipes={"realesrnet": "realesrgan:net", "realesrgan": "realesrgan"},
         converter="jaxsr.convert.realesrgan:architecture",
         weights="Real-ESRGAN SRVGGNetCompact/U-Net D",
+        bench={"torch_train": "benchmarks.torch_reference:realesrgan_train_step"},
         docs="methods/realesrgan.md",
     ),
 )

@@ -38,6 +38,7 @@ from jaxsr.data.images import (
     write_image,
 )
 from jaxsr.errors import UserError, cli
+from jaxsr.interpolate import interpolate
 from jaxsr.ops.imresize import imresize
 from jaxsr.ops.tiling import tile_windows, tiled_apply
 from jaxsr.saved_model import load_model_and_task
@@ -96,9 +97,30 @@ def drop_own_outputs(paths: list[str], out_dir: str, scale: int) -> tuple[list[s
     return inputs, [f for f in paths if files.resolved(f) in outputs]
 
 
-def make_apply(model_path: str, dtype: str, ensemble: bool = False):
-    """``(tiles -> outputs, scale)`` of a model, as its task feeds it (``Task.tile_predictor``)."""
+def make_apply(
+    model_path: str,
+    dtype: str,
+    ensemble: bool = False,
+    *,
+    denoise_strength: float = 1.0,
+    wdn_model: str = "",
+):
+    """``(tiles -> outputs, scale)`` of a model, as its task feeds it (``Task.tile_predictor``).
+
+    ``denoise_strength`` < 1 blends the weights with ``wdn_model``'s (Real-ESRGAN's
+    ``realesr-general-wdn-x4v3``, its weak-denoise twin) as the official inference's
+    ``dni`` does: ``s·θ_model + (1 - s)·θ_wdn``."""
     module, variables, task = load_model_and_task(model_path)
+    if not 0.0 <= denoise_strength <= 1.0:
+        raise UserError(f"--denoise_strength={denoise_strength} must lie in [0, 1].")
+    if denoise_strength < 1.0:
+        if not wdn_model:
+            raise UserError(
+                f"--denoise_strength={denoise_strength} blends with the weak-denoise twin: "
+                "give it as --wdn_model=DIR (e.g. converted realesr-general-wdn-x4v3.pth)."
+            )
+        _, wdn_variables, _ = load_model_and_task(wdn_model)
+        variables = interpolate(wdn_variables, variables, denoise_strength)
     if dtype != "float32":
         if not hasattr(module, "dtype"):
             raise UserError(f"This model has no compute dtype option; drop --dtype={dtype}.")
@@ -137,13 +159,27 @@ def main(argv=None) -> int:
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     add_flag(p, "--self_ensemble", action="store_true", help="average over the 8 flips/rotations")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    add_flag(
+        p,
+        "--denoise_strength",
+        type=float,
+        default=1.0,
+        help="Real-ESRGAN general-x4v3: 1 strong denoising, 0 the weak-denoise twin's weights",
+    )
+    add_flag(p, "--wdn_model", default="", help="the weak-denoise twin for --denoise_strength")
     args = p.parse_args(argv)
     if args.tile and args.tile_overlap >= args.tile:
         raise UserError(
             f"--tile_overlap={args.tile_overlap} must be smaller than --tile={args.tile}."
         )
     inputs = _input_files(args.input)
-    apply_fn, scale = make_apply(args.model, args.dtype, args.self_ensemble)
+    apply_fn, scale = make_apply(
+        args.model,
+        args.dtype,
+        args.self_ensemble,
+        denoise_strength=args.denoise_strength,
+        wdn_model=args.wdn_model,
+    )
     inputs, earlier = drop_own_outputs(inputs, args.output, scale)
     if earlier:
         print(f"Not taken as inputs: {len(earlier)} earlier outputs ({earlier[0]}, ...).")

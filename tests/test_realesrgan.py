@@ -86,3 +86,24 @@ def test_compact_realesrnet_trains_and_exports_srvgg(tmp_path):
     assert type(module).__name__ == "SRVGGNetCompact" and module.upscale == 4
     x = jnp.full((1, 12, 12, 3), 0.5)
     assert module.apply(variables, x).shape == (1, 48, 48, 3)
+
+
+def test_realworld_protocol_is_seeded_per_image_and_evaluates(tmp_path, capsys):
+    from jaxsr.data.images import write_image
+    from jaxsr.eval.protocols import RealWorldDegradation
+    from jaxsr.evaluate import main as evaluate_main
+
+    rng = np.random.default_rng(0)
+    hr = [rng.integers(0, 256, (66, 65, 3), dtype=np.uint8) for _ in range(2)]
+    protocol = RealWorldDegradation(seed=3)
+    a, again = (protocol.apply(hr[0], scale=4, index=0) for _ in range(2))
+    other = protocol.apply(hr[0], scale=4, index=1)
+    assert a.shape == (16, 16, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, again)
+    assert np.abs(a.astype(int) - other).mean() > 1  # another image index, another draw
+
+    for i, x in enumerate(hr):
+        write_image(str(tmp_path / "hr" / f"{i}.png"), x)
+    args = ["--model=bicubic", f"--data={tmp_path / 'hr'}", "--realworld", "--seed=3"]
+    assert evaluate_main([*args, f"--out={tmp_path / 'eval.json'}"]) == 0
+    assert "LR by real-world degradations, seed 3" in capsys.readouterr().out

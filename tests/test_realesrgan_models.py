@@ -13,29 +13,7 @@ from jaxsr.models.srvgg import SRVGGNetCompact
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
-F = torch.nn.functional
-
-
-class TorchSRVGG(nn.Module):
-    def __init__(self, num_feat, num_conv, upscale, act_type):
-        super().__init__()
-        self.upscale = upscale
-        act = {
-            "prelu": lambda: nn.PReLU(num_parameters=num_feat),
-            "relu": lambda: nn.ReLU(),
-            "leakyrelu": lambda: nn.LeakyReLU(0.1),
-        }[act_type]
-        self.body = nn.ModuleList([nn.Conv2d(3, num_feat, 3, 1, 1), act()])
-        for _ in range(num_conv):
-            self.body.extend([nn.Conv2d(num_feat, num_feat, 3, 1, 1), act()])
-        self.body.append(nn.Conv2d(num_feat, 3 * upscale * upscale, 3, 1, 1))
-        self.upsampler = nn.PixelShuffle(upscale)
-
-    def forward(self, x):
-        out = x
-        for layer in self.body:
-            out = layer(out)
-        return self.upsampler(out) + F.interpolate(x, scale_factor=self.upscale, mode="nearest")
+from realesrgan_torch import TorchSRVGG, TorchUNetD  # noqa: E402
 
 
 @pytest.mark.parametrize("act_type,upscale", [("prelu", 4), ("relu", 2)])
@@ -82,6 +60,33 @@ def test_official_layout_converts_loads_and_matches_torch(tmp_path, act_type, up
         out = read_image(str(tmp_path / "out" / f"grey_x{upscale}.png")).pixels
         assert out.shape[:2] == (21 * upscale, 17 * upscale)
 
+        # --denoise_strength: the official dni of the model and its weak-denoise twin.
+        torch.manual_seed(1)
+        wdn = TorchSRVGG(8, 3, upscale, act_type).eval()
+        torch.save({"params": wdn.state_dict()}, tmp_path / "wdn.pth")
+        convert(str(tmp_path / "wdn.pth"), str(tmp_path / "wdn"))
+        s = 0.3
+        mixed = TorchSRVGG(8, 3, upscale, act_type).eval()
+        a, b = ref.state_dict(), wdn.state_dict()
+        mixed.load_state_dict({k: s * a[k] + (1 - s) * b[k] for k in a})
+        photo = np.random.default_rng(2).integers(
+            0, 256, (10, 10, 3), np.uint8
+        )  # one tile, unpadded
+        write_image(str(tmp_path / "rgb" / "photo.png"), photo)
+        flags = ["--tile=0", f"--denoise_strength={s}", f"--wdn_model={tmp_path / 'wdn'}"]
+        for name, extra in (("plain", []), ("dn", flags)):
+            inputs = [f"--model={tmp_path / 'm'}", f"--input={tmp_path / 'rgb'}", "--tile=0"]
+            assert upscale_main([*inputs, f"--output={tmp_path / name}", *extra]) == 0
+        plain, got = (
+            read_image(str(tmp_path / n / f"photo_x{upscale}.png")).pixels.astype(np.float64)
+            for n in ("plain", "dn")
+        )
+        x = torch.from_numpy(photo.transpose(2, 0, 1)[None] / 255.0).float()
+        with torch.no_grad():
+            want = mixed(x).clamp(0, 1).numpy()[0].transpose(1, 2, 0)
+        assert np.abs(got - np.round(want * 255)).max() <= 1
+        assert np.abs(got - plain).max() > 2  # the blend changed it
+
 
 def test_parameter_counts_of_the_releases():
     def count(num_conv):
@@ -91,36 +96,6 @@ def test_parameter_counts_of_the_releases():
     ref = lambda n: sum(p.numel() for p in TorchSRVGG(64, n, 4, "prelu").parameters())  # noqa: E731
     assert count(16) == ref(16) == 621_424  # realesr-animevideov3
     assert count(32) == ref(32) == 1_213_296  # realesr-general-x4v3
-
-
-class TorchUNetD(nn.Module):
-    def __init__(self, num_feat, skip=True):
-        super().__init__()
-        sn = torch.nn.utils.spectral_norm
-        nf = num_feat
-        self.skip = skip
-        self.conv0 = nn.Conv2d(3, nf, 3, 1, 1)
-        self.conv1 = sn(nn.Conv2d(nf, nf * 2, 4, 2, 1, bias=False))
-        self.conv2 = sn(nn.Conv2d(nf * 2, nf * 4, 4, 2, 1, bias=False))
-        self.conv3 = sn(nn.Conv2d(nf * 4, nf * 8, 4, 2, 1, bias=False))
-        self.conv4 = sn(nn.Conv2d(nf * 8, nf * 4, 3, 1, 1, bias=False))
-        self.conv5 = sn(nn.Conv2d(nf * 4, nf * 2, 3, 1, 1, bias=False))
-        self.conv6 = sn(nn.Conv2d(nf * 2, nf, 3, 1, 1, bias=False))
-        self.conv7 = sn(nn.Conv2d(nf, nf, 3, 1, 1, bias=False))
-        self.conv8 = sn(nn.Conv2d(nf, nf, 3, 1, 1, bias=False))
-        self.conv9 = nn.Conv2d(nf, 1, 3, 1, 1)
-
-    def forward(self, x):
-        act = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
-        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)  # noqa: E731
-        x0 = act(self.conv0(x))
-        x1 = act(self.conv1(x0))
-        x2 = act(self.conv2(x1))
-        x3 = act(self.conv3(x2))
-        x4 = act(self.conv4(up(x3))) + (x2 if self.skip else 0)
-        x5 = act(self.conv5(up(x4))) + (x1 if self.skip else 0)
-        x6 = act(self.conv6(up(x5))) + (x0 if self.skip else 0)
-        return self.conv9(act(self.conv8(act(self.conv7(x6)))))
 
 
 def test_unet_discriminator_converts_and_matches_torch_in_eval_and_train_mode(tmp_path):

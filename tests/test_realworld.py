@@ -84,19 +84,12 @@ def test_circular_lowpass_is_the_2d_sinc_and_pads():
 # -- filtering, USM -----------------------------------------------------------------------
 
 
-def _torch_filter2d(img, kernel):
-    """BasicSR ``filter2D``: reflect pad, one grouped conv over batch × channels."""
-    import torch.nn.functional as F
+def _ref():
+    """The PyTorch references (``tests/realesrgan_torch.py``); skips without torch."""
+    pytest.importorskip("torch")
+    import realesrgan_torch
 
-    k = kernel.size(-1)
-    b, c, h, w = img.size()
-    img = F.pad(img, (k // 2, k // 2, k // 2, k // 2), mode="reflect")
-    ph, pw = img.size()[-2:]
-    if kernel.size(0) == 1:
-        return F.conv2d(img.view(b * c, 1, ph, pw), kernel.view(1, 1, k, k)).view(b, c, h, w)
-    img = img.view(1, b * c, ph, pw)
-    kernel = kernel.view(b, 1, k, k).repeat(1, c, 1, 1).view(b * c, 1, k, k)
-    return F.conv2d(img, kernel, groups=b * c).view(b, c, h, w)
+    return realesrgan_torch
 
 
 def _nchw(x):
@@ -106,27 +99,19 @@ def _nchw(x):
 
 
 def test_filter2d_and_usm_equal_basicsr():
-    torch = pytest.importorskip("torch")
+    ref = _ref()
+    import torch
+
     rng = np.random.default_rng(0)
     images = rng.random((3, 40, 36, 3), dtype=np.float32)
     kernels = rng.random((3, 7, 7)).astype(np.float32)
-    want = _torch_filter2d(_nchw(images), torch.from_numpy(kernels)).numpy().transpose(0, 2, 3, 1)
+    want = ref.filter2d(_nchw(images), torch.from_numpy(kernels)).numpy().transpose(0, 2, 3, 1)
     np.testing.assert_allclose(
         rw.filter2d(jnp.asarray(images), jnp.asarray(kernels)), want, rtol=1e-6
     )
 
     # USMSharp(radius=50): OpenCV's getGaussianKernel(51, 0) has σ = 0.3·(25 - 1) + 0.8 = 8.
-    x = np.arange(51) - 25.0
-    g = np.exp(-(x**2) / (2 * 8.0**2))
-    g /= g.sum()
-    kernel = torch.from_numpy(np.outer(g, g).astype(np.float32))[None]
-    img = _nchw(images)
-    blur = _torch_filter2d(img, kernel)
-    residual = img - blur
-    mask = (torch.abs(residual) * 255 > 10).float()
-    soft = _torch_filter2d(mask, kernel)
-    sharp = torch.clip(img + 0.5 * residual, 0, 1)
-    want = (soft * sharp + (1 - soft) * img).numpy().transpose(0, 2, 3, 1)
+    want = ref.usm_sharp(_nchw(images)).numpy().transpose(0, 2, 3, 1)
     got = np.asarray(rw.usm_sharp(jnp.asarray(images)))
     np.testing.assert_allclose(got, want, atol=2e-6)
     assert np.abs(got - images).max() > 0.05  # it did sharpen
@@ -135,90 +120,15 @@ def test_filter2d_and_usm_equal_basicsr():
 # -- JPEG ---------------------------------------------------------------------------------
 
 
-def _torch_diffjpeg(img, quality):
-    """BasicSR ``DiffJPEG(differentiable=False)``, its steps in its own layout."""
-    import torch
-    import torch.nn.functional as F
-
-    y_table = torch.tensor(
-        np.array(
-            [
-                [16, 11, 10, 16, 24, 40, 51, 61],
-                [12, 12, 14, 19, 26, 58, 60, 55],
-                [14, 13, 16, 24, 40, 57, 69, 56],
-                [14, 17, 22, 29, 51, 87, 80, 62],
-                [18, 22, 37, 56, 68, 109, 103, 77],
-                [24, 35, 55, 64, 81, 104, 113, 92],
-                [49, 64, 78, 87, 103, 121, 120, 101],
-                [72, 92, 95, 98, 112, 100, 103, 99],
-            ],
-            np.float32,
-        ).T
-    )
-    c_table = np.full((8, 8), 99, np.float32)
-    c_table[:4, :4] = [[17, 18, 24, 47], [18, 21, 26, 66], [24, 26, 56, 99], [47, 66, 99, 99]]
-    c_table = torch.tensor(c_table.T)
-    factor = torch.tensor([5000.0 / q if q < 50 else 200.0 - 2 * q for q in quality]) / 100
-    b, _, h, w = img.shape
-    img = F.pad(img, (0, -w % 16, 0, -h % 16))
-    H, W = img.shape[-2:]
-    m = torch.tensor(
-        [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
-    ).T
-    ycc = torch.tensordot(img.permute(0, 2, 3, 1) * 255, m, dims=1) + torch.tensor(
-        [0.0, 128.0, 128.0]
-    )
-    chans = {"y": ycc[..., 0]}
-    for i, name in ((1, "cb"), (2, "cr")):
-        chans[name] = F.avg_pool2d(ycc[..., i].unsqueeze(1), 2, 2, count_include_pad=False)[:, 0]
-    basis = np.zeros((8, 8, 8, 8), np.float32)
-    for x, yy, u, v in np.ndindex(8, 8, 8, 8):
-        basis[x, yy, u, v] = math.cos((2 * x + 1) * u * math.pi / 16) * math.cos(
-            (2 * yy + 1) * v * math.pi / 16
-        )
-    alpha = np.array([1.0 / np.sqrt(2)] + [1] * 7)
-    scale = torch.from_numpy(np.outer(alpha, alpha) * 0.25).float()
-    basis = torch.from_numpy(basis)
-    inv = torch.from_numpy(np.ascontiguousarray(basis.numpy().transpose(2, 3, 0, 1)))
-    out = {}
-    for name, chan in chans.items():
-        hh, ww = chan.shape[1:]
-        blocks = (
-            chan.view(b, hh // 8, 8, -1, 8).permute(0, 1, 3, 2, 4).contiguous().view(b, -1, 8, 8)
-        )
-        coef = scale * torch.tensordot(blocks - 128, basis, dims=2)
-        table = (y_table if name == "y" else c_table).expand(b, 1, 8, 8) * factor.view(b, 1, 1, 1)
-        coef = torch.round(coef.float() / table) * table
-        blocks = (
-            0.25
-            * torch.tensordot(coef * torch.from_numpy(np.outer(alpha, alpha)).float(), inv, dims=2)
-            + 128
-        )
-        merged = (
-            blocks.view(b, hh // 8, ww // 8, 8, 8)
-            .permute(0, 1, 3, 2, 4)
-            .contiguous()
-            .view(b, hh, ww)
-        )
-        if name != "y":
-            merged = merged.unsqueeze(-1).repeat(1, 1, 2, 2).view(-1, hh * 2, ww * 2)
-        out[name] = merged
-    ycc = torch.stack([out["y"], out["cb"], out["cr"]], -1)
-    back = torch.tensor([[1.0, 0.0, 1.402], [1, -0.344136, -0.714136], [1, 1.772, 0]]).T
-    rgb = torch.tensordot(ycc + torch.tensor([0, -128.0, -128.0]), back, dims=1).permute(0, 3, 1, 2)
-    rgb = torch.clamp(rgb, 0, 255) / 255
-    return rgb[:, :, :h, :w]
-
-
 def test_jpeg_equals_basicsr_diffjpeg_per_image_quality():
-    pytest.importorskip("torch")
+    ref = _ref()
     from jaxsr.data import builtin_photo
 
     photo = builtin_photo("astronaut")[100:172, 150:238].astype(np.float32) / 255  # 72×88
     rng = np.random.default_rng(0)
     images = np.stack([photo, rng.random(photo.shape, dtype=np.float32), photo[::-1]])
     quality = np.array([30.0, 57.5, 95.0], np.float32)
-    want = _torch_diffjpeg(_nchw(images), quality).numpy().transpose(0, 2, 3, 1)
+    want = ref.diffjpeg(_nchw(images), quality).numpy().transpose(0, 2, 3, 1)
     got = np.asarray(rw.jpeg_compress(jnp.asarray(images), jnp.asarray(quality)))
     assert got.shape == images.shape
     # Measured: max 6e-5 on the 0-255 scale (float32 sums in another order); a
@@ -339,3 +249,61 @@ def test_device_kernels_j1_and_windows():
     # A device sinc equals the NumPy one for the same cutoff and size.
     got = np.asarray(rw._window(rw._sinc(jnp.float32(1.7), 21), 13, 21))
     np.testing.assert_allclose(got, rw.circular_lowpass_kernel(1.7, 13, pad_to=21), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_degrade_draws_the_official_pipelines_distribution():
+    """The same 48 crops (128², as small as PyTorch's reflection padding allows) of the
+    builtin photos through ``degrade`` and through the
+    official ``feed_data`` written in PyTorch (one image per batch, so every draw is
+    per image on both sides): the distributions of the LR's PSNR against the clean
+    area-downsampled crop and of its high-frequency energy (mean |Laplacian|) agree
+    (two-sample Kolmogorov-Smirnov), and those of the pipeline with a tenth of its noise
+    do not."""
+    import jax
+    import torch
+    from scipy import stats
+
+    from jaxsr.data import builtin_photo
+
+    ref = _ref()
+    rng = np.random.default_rng(0)
+    names = ("astronaut", "chelsea", "coffee", "rocket")
+    crops = []
+    for i in range(48):
+        photo = builtin_photo(names[i % 4])
+        y, x = rng.integers(0, photo.shape[0] - 128), rng.integers(0, photo.shape[1] - 128)
+        crops.append(photo[y : y + 128, x : x + 128])
+    hr = np.stack(crops).astype(np.float32) / 255
+    config = rw.default_config()
+
+    def measures(lq):
+        clean = hr.reshape(-1, 32, 4, 32, 4, 3).mean((2, 4))
+        psnr = -10 * np.log10(np.mean((lq - clean) ** 2, (1, 2, 3)))
+        lap = 4 * lq[:, 1:-1, 1:-1] - lq[:, :-2, 1:-1] - lq[:, 2:, 1:-1]
+        lap = lap - lq[:, 1:-1, :-2] - lq[:, 1:-1, 2:]
+        return psnr, np.abs(lap).mean((1, 2, 3))
+
+    fn = jax.jit(lambda key, x: rw.degrade(key, x, config)["lq"])
+    ours = np.asarray(fn(jax.random.key(0), hr))
+    ref.seed(0)
+    nchw = torch.from_numpy(hr.transpose(0, 3, 1, 2).copy())
+    theirs = torch.cat([ref.feed_data(nchw[i : i + 1], config) for i in range(len(hr))])
+    quiet = rw.default_config()
+    for stage in ("", "2"):
+        for key in (f"noise_range{stage}", f"poisson_scale_range{stage}"):
+            quiet[key] = tuple(v / 10 for v in quiet[key])
+    quiet_lq = torch.cat([ref.feed_data(nchw[i : i + 1], quiet) for i in range(len(hr))])
+    theirs, quiet_lq = (t.numpy().transpose(0, 2, 3, 1) for t in (theirs, quiet_lq))
+    apart = []
+    for name, a, b, c in zip(
+        ("PSNR", "high-frequency energy"),
+        measures(ours),
+        measures(theirs),
+        measures(quiet_lq),
+        strict=True,
+    ):
+        p = stats.ks_2samp(a, b).pvalue
+        assert p > 0.01, (name, p, np.median(a), np.median(b))
+        apart.append(stats.ks_2samp(b, c).pvalue)
+    assert min(apart) < 0.01, apart  # the measures can tell another pipeline apart

@@ -57,6 +57,8 @@ PAPER = (
     Row("pix2pixHD 1024p (G1+G2)", "pix2pixhd", "local"),
     Row("SFTGAN", "sftgan"),
     Row("SPSAGAN", "spsagan"),
+    Row("RealESRNet (degradations in the step)", "realesrgan", "net"),
+    Row("RealESRGAN (G+U-Net D+VGG, degradations)", "realesrgan"),
 )
 SUITES = {"paper": PAPER, "tiny": PAPER}
 

@@ -68,6 +68,37 @@ class UpsampledLR:
         return np.clip(np.floor(up + 0.5), 0, 255).astype(np.uint8)
 
 
+@dataclasses.dataclass(frozen=True)
+class RealWorldDegradation:
+    """Real-ESRGAN's second-order degradations (:func:`jaxsr.data.realworld.degrade`)
+    of each evaluation image, seeded by the image's index: a fixed, reproducible test
+    set of JPEG-damaged, noisy, blurred LR images. ``config`` the recipe's
+    ``degradation`` block (``None``: the official values)."""
+
+    seed: int = 0
+    config: object = None
+
+    @property
+    def label(self) -> str:
+        return f"real-world degradations, seed {self.seed}"
+
+    @property
+    def tag(self) -> str:
+        return f"realworld_s{self.seed}"
+
+    def apply(self, hr_uint8: np.ndarray, *, scale: int, index: int = 0) -> np.ndarray:
+        from jaxsr.data import realworld  # the degradations compile on first use only
+
+        config = self.config if self.config is not None else realworld.default_config()
+        config = ml_collections.ConfigDict(config.to_dict())
+        config.scale = scale
+        h, w = hr_uint8.shape[:2]
+        hr = jnp.asarray(hr_uint8[None, : h - h % scale, : w - w % scale], jnp.float32) / 255
+        rng = jax.random.fold_in(jax.random.key(self.seed), index)
+        lq = realworld.degrade(rng, hr, config)["lq"][0]
+        return np.asarray(jnp.round(lq * 255)).astype(np.uint8)
+
+
 def dataset_config(entry: str):
     """``'builtin'``, an HR folder, or ``HR_FOLDER:LQ_FOLDER`` (paired, e.g. SIDD
     groundtruth:input) -> a data source config block."""

@@ -23,6 +23,8 @@ import jax.numpy as jnp
 
 from jaxsr.data.realworld import degrade, usm_sharp
 from jaxsr.errors import UserError
+from jaxsr.eval.evaluator import Evaluator
+from jaxsr.eval.protocols import RealWorldDegradation
 from jaxsr.losses.gan import gan_loss
 from jaxsr.models.unet_discriminator import UNetDiscriminatorSN
 from jaxsr.tasks import base
@@ -88,6 +90,14 @@ class _RealWorldPairs:
         if name == "srvgg":  # SRVGGNetCompact calls its factor 'upscale', as the official code
             kwargs["upscale"] = kwargs.pop("scale")
         return name, kwargs
+
+    def evaluator(self, consts: dict) -> Evaluator:
+        """The evaluation images degraded by the pipeline with a fixed seed (the
+        ``realworld`` protocol), bicubic of that input as the baseline; NIQE and, with
+        a VGG loaded, the perceptual distance."""
+        protocol = RealWorldDegradation(int(self.config.eval_seed), self.config.degradation)
+        extra = self._perceptual_metric(consts) if hasattr(self, "_perceptual_metric") else None
+        return Evaluator.from_config(self.config, protocols=[protocol], extra=extra)
 
     def pool_extras(self) -> dict:
         """The empty pool (``extras['pool']``): uint8 GT and LR pairs, as the LR is

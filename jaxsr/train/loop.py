@@ -36,60 +36,76 @@ from jaxsr.train.progress import Progress
 from jaxsr.train.validate import validate_config
 from jaxsr.train.workdir import Workdir, config_dict, flatten
 
+# The jitted programs (init, each phase's step, predict) of recent tasks, by the task's
+# class, its config and the mesh. A run repeated with an equal config (resumed after a
+# preemption, a notebook cell run again, a sweep's repeat, the tests) calls the same
+# jitted functions, so JAX neither traces nor compiles them again; the persistent cache
+# spares only the compile, and loading from it takes time too. A task is a pure
+# function of its config (the contract in jaxsr.tasks.base): equal keys, equal programs.
+_PROGRAMS: collections.OrderedDict = collections.OrderedDict()
+_PROGRAMS_KEPT = 16
+
+
+def _program(task, mesh, what, make):
+    """``make()``, or what it made for an equal ``(task class, config, mesh, what)``;
+    ``what`` ``None`` (a function not known by name) is never shared."""
+    if what is None:
+        return make()
+    key = (
+        type(task),
+        task.config.to_json_best_effort(sort_keys=True),
+        mesh.axis_names,
+        tuple(d.id for d in mesh.devices.flat),
+        what,
+    )
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = make()
+        while len(_PROGRAMS) > _PROGRAMS_KEPT:
+            _PROGRAMS.popitem(last=False)
+    _PROGRAMS.move_to_end(key)
+    return _PROGRAMS[key]
+
+
+def _method_name(fn):
+    """A task method (or a ``functools.partial`` of one, DASR's stages) by name and
+    bound arguments; ``None`` for anything else."""
+    if isinstance(fn, functools.partial):
+        inner = _method_name(fn.func)
+        if inner is None or fn.args:
+            return None
+        return (inner, tuple(sorted(fn.keywords.items())))
+    self = getattr(fn, "__self__", None)
+    return None if self is None else fn.__func__.__qualname__
+
 
 def compile_train_step(task, mesh, step_fn=None):
     """``jit(task.train_step)``: state replicated and donated, batch sharded, constants
     (frozen networks such as VGG) replicated and passed as arguments, not baked into HLO.
     ``step_fn`` picks another step of the task (one of ``task.phases()``)."""
+    step_fn = step_fn or task.train_step
     rep = sharding.replicated(mesh)
-    return jax.jit(
-        step_fn or task.train_step,
-        in_shardings=(rep, sharding.batch_sharded(mesh), rep),
-        out_shardings=(rep, rep),
-        donate_argnums=(0,),
+    return _program(
+        task,
+        mesh,
+        _method_name(step_fn),
+        lambda: jax.jit(
+            step_fn,
+            in_shardings=(rep, sharding.batch_sharded(mesh), rep),
+            out_shardings=(rep, rep),
+            donate_argnums=(0,),
+        ),
     )
 
 
 def init_state(task, config, mesh):
     rep = sharding.replicated(mesh)
-    return jax.jit(task.init, out_shardings=rep)(jax.random.key(config.seed))
+    init = _program(task, mesh, "init", lambda: jax.jit(task.init, out_shardings=rep))
+    return init(jax.random.key(config.seed))
 
 
-# The jitted programs (init, each phase's step, predict) of the last few configs trained
-# in this process. A run repeated with an equal config (resumed after a preemption, a
-# notebook cell run again, a sweep's repeat, the tests) calls the same jitted functions,
-# so JAX neither traces nor compiles them again; the persistent cache spares only the
-# compile, and loading from it takes time too. A task is a pure function of its config
-# (the contract in jaxsr.tasks.base), so equal configs give equal programs.
-_PROGRAMS: collections.OrderedDict = collections.OrderedDict()
-_PROGRAMS_KEPT = 4
-
-
-def _programs(task, config, mesh, given: bool) -> dict:
-    """``{'init': ..., 'predict': ..., phase index: step}`` (steps added when reached) for
-    this run: the ones of an earlier run of an equal config on the same mesh, else new.
-    A task passed in by the caller gets its own (its code may differ from the registry's)."""
-    fresh = {
-        "init": lambda: init_state(task, config, mesh),
-        "predict": jax.jit(task.predict),
-    }
-    if given:
-        return fresh
-    key = (
-        config.to_json_best_effort(sort_keys=True),
-        mesh.axis_names,
-        tuple(d.id for d in mesh.devices.flat),
-    )
-    if key not in _PROGRAMS:
-        rep = sharding.replicated(mesh)
-        fresh["init"] = functools.partial(
-            jax.jit(task.init, out_shardings=rep), jax.random.key(config.seed)
-        )
-        _PROGRAMS[key] = fresh
-        while len(_PROGRAMS) > _PROGRAMS_KEPT:
-            _PROGRAMS.popitem(last=False)
-    _PROGRAMS.move_to_end(key)
-    return _PROGRAMS[key]
+def jit_predict(task, mesh):
+    """``jit(task.predict)``, shared like the steps."""
+    return _program(task, mesh, "predict", lambda: jax.jit(task.predict))
 
 
 class _Preemption:
@@ -155,7 +171,6 @@ def train_and_evaluate(
     compiles = compile_cache.CompileCounter()
     # The task opens its training and evaluation data (every file is checked) before
     # the workdir is made, so a wrong dataset path leaves nothing behind.
-    given_task = task is not None
     task = task or methods.task_class(config.task)(config)
     train_iter = iter(task.train_data(jax.process_index(), jax.process_count()))
     consts = sharding.put_replicated(task.constants(), mesh)
@@ -166,8 +181,7 @@ def train_and_evaluate(
         checkpointer = Checkpointer(workdir, keep=config.keep_checkpoints)
         fresh = checkpointer.latest_step() is None  # nothing to resume: any config will do
         changes = wd.check_config(config, allow_change=allow_config_change or fresh)
-        programs = _programs(task, config, mesh, given=given_task)
-        run = _Run(task, train_iter, consts, evaluator, mesh, compiles, programs)
+        run = _Run(task, train_iter, consts, evaluator, mesh, compiles)
         try:
             return _train(config, workdir, wd, checkpointer, changes, run)
         finally:
@@ -184,13 +198,12 @@ class _Run:
     evaluator: object
     mesh: object
     compiles: compile_cache.CompileCounter
-    programs: dict
 
 
 def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, changes, run: _Run):
     task, train_iter, consts, evaluator = run.task, run.train_iter, run.consts, run.evaluator
-    mesh, compiles, programs = run.mesh, run.compiles, run.programs
-    state = programs["init"]()
+    mesh, compiles = run.mesh, run.compiles
+    state = init_state(task, config, mesh)
     restored = checkpointer.restore(state, train_iter)
     if restored is not None:
         state = restored
@@ -219,14 +232,15 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
     # A task with stages (DASR) has one step function per stage, compiled when reached.
     phases = task.phases()
     num_steps = task.num_train_steps()
+    compiled: dict[int, object] = {}
 
     def step_fn(state, batch, consts):
         phase = max(i for i, (first, _) in enumerate(phases) if first <= step)
-        if phase not in programs:
-            programs[phase] = compile_train_step(task, mesh, phases[phase][1])
-        return programs[phase](state, batch, consts)
+        if phase not in compiled:
+            compiled[phase] = compile_train_step(task, mesh, phases[phase][1])
+        return compiled[phase](state, batch, consts)
 
-    predict = programs["predict"]
+    predict = jit_predict(task, mesh)
     progress = Progress([first for first, _ in phases], num_steps)
 
     def run_eval(step: int) -> dict:
