@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import inspect
 import signal
 import time
 
@@ -74,8 +75,7 @@ def _method_name(fn):
         if inner is None or fn.args:
             return None
         return (inner, tuple(sorted(fn.keywords.items())))
-    self = getattr(fn, "__self__", None)
-    return None if self is None else fn.__func__.__qualname__
+    return fn.__func__.__qualname__ if inspect.ismethod(fn) else None
 
 
 def compile_train_step(task, mesh, step_fn=None):
