@@ -88,6 +88,7 @@ def test_compact_realesrnet_trains_and_exports_srvgg(tmp_path):
     assert module.apply(variables, x).shape == (1, 48, 48, 3)
 
 
+@pytest.mark.slow
 def test_realworld_protocol_is_seeded_per_image_and_evaluates(tmp_path, capsys):
     from jaxsr.data.images import write_image
     from jaxsr.eval.protocols import RealWorldDegradation
