@@ -96,7 +96,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
             c.ema_decay = 0.99
             set_run_length(c, 3000 if net else 500, log_every=100, checkpoint_every=500)
         elif preset == "tiny":
-            c.model.name = c.model.get("name", "rrdbnet")
             if c.model.name == "rrdbnet":
                 c.model.num_feat, c.model.num_block, c.model.num_grow_ch = 8, 1, 4
             else:
