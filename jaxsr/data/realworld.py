@@ -133,6 +133,29 @@ def filter2d(images: jax.Array, kernels: jax.Array) -> jax.Array:
     return _correlate(padded, jnp.broadcast_to(kernels, (images.shape[0], k, k)))
 
 
+def _separable_filter(images: jax.Array, taps: jax.Array) -> jax.Array:
+    """:func:`filter2d` with the kernel ``outer(taps, taps)``, one kernel for the batch,
+    as two 1-D passes: reflection padding is separable too, so this is the same sum
+    in another order, with 2k instead of k² products per pixel (USM's 51 taps: 25×
+    fewer, most of a Real-ESRGAN step's degradation time on a CPU)."""
+    k, c = taps.shape[0], images.shape[-1]
+    taps = taps.astype(images.dtype)
+    x = images
+    for axis, shape in ((1, (k, 1, 1, 1)), (2, (1, k, 1, 1))):
+        pad = [(0, 0)] * 4
+        pad[axis] = (k // 2, k // 2)
+        x = jax.lax.conv_general_dilated(
+            jnp.pad(x, pad, mode="reflect"),
+            jnp.broadcast_to(taps.reshape(shape), shape[:3] + (c,)),
+            (1, 1),
+            "VALID",
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            feature_group_count=c,
+            precision=jax.lax.Precision.HIGHEST,
+        )
+    return x
+
+
 def usm_sharp(images: jax.Array, weight=0.5, threshold=10, radius=50) -> jax.Array:
     """Unsharp masking as BasicSR's ``USMSharp``: ``x + weight·(x - blur(x))``,
     clipped to [0, 1], blended in where the residual exceeds ``threshold`` (0–255
@@ -142,11 +165,10 @@ def usm_sharp(images: jax.Array, weight=0.5, threshold=10, radius=50) -> jax.Arr
     size = radius + 1 if radius % 2 == 0 else radius
     # OpenCV's getGaussianKernel(size, 0), which BasicSR calls: σ = 0.3((size-1)/2 - 1) + 0.8
     taps = gaussian_taps(size, 0.3 * ((size - 1) * 0.5 - 1) + 0.8)
-    kernel = jnp.outer(taps, taps)
-    blur = filter2d(images, kernel)
+    blur = _separable_filter(images, taps)
     residual = images - blur
     mask = (jnp.abs(residual) * 255 > threshold).astype(images.dtype)
-    soft = filter2d(mask, kernel)
+    soft = _separable_filter(mask, taps)
     sharp = jnp.clip(images + weight * residual, 0, 1)
     return soft * sharp + (1 - soft) * images
 
