@@ -8,6 +8,8 @@ seeded denoising noise, MIRNet's down/up SR input), and the ``--data`` entries o
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import re
 
 import jax
@@ -95,8 +97,18 @@ class RealWorldDegradation:
         h, w = hr_uint8.shape[:2]
         hr = jnp.asarray(hr_uint8[None, : h - h % scale, : w - w % scale], jnp.float32) / 255
         rng = jax.random.fold_in(jax.random.key(self.seed), index)
-        lq = realworld.degrade(rng, hr, config)["lq"][0]
+        lq = _jitted_degrade(config.to_json())(rng, hr)[0]
         return np.asarray(jnp.round(lq * 255)).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted_degrade(config_json: str):
+    """One compiled pipeline per degradation config (and image size, by jit's own
+    cache): run op by op, the second-order pipeline takes tens of seconds per image."""
+    from jaxsr.data import realworld
+
+    config = ml_collections.ConfigDict(json.loads(config_json))
+    return jax.jit(lambda rng, hr: realworld.degrade(rng, hr, config)["lq"])
 
 
 def dataset_config(entry: str):
