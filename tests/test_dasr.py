@@ -374,7 +374,6 @@ def test_queue_size_must_be_a_multiple_of_the_batch():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("DASR")  # shares compiled programs with the contract test
 def test_tiny_dasr_trains_resumes_and_evaluates(tmp_path, capsys):
     from jaxsr.evaluate import main as evaluate_main
 

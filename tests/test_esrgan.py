@@ -74,7 +74,6 @@ def gan_config(**overrides):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ESRGAN")  # shares compiled programs with the contract test
 def test_esrgan_tiny_trains_from_a_psnr_run_and_reports_perceptual(
     tmp_path, capsys, trained_workdir
 ):

@@ -119,7 +119,6 @@ def test_self_ensemble_inverts_every_transform():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("MIRNet")  # shares compiled programs with the contract test
 def test_tiny_denoiser_trains_evaluates_and_restores_files(tmp_path, capsys):
     from conftest import recipe_config
 

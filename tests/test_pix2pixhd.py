@@ -192,7 +192,6 @@ def test_fixed_global_phase_then_all_of_g_and_exact_resume_inside_it(tmp_path, m
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("pix2pixHD")  # shares compiled programs with the contract test
 def test_global_run_exports_g_and_starts_a_local_run_by_partial_load(tmp_path):
     glob = recipe_config("pix2pixhd", "tiny")
     g_state = loop.train_and_evaluate(glob, str(tmp_path / "g"))

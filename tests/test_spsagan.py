@@ -102,7 +102,6 @@ def test_step2_starts_from_step1_weights_and_keeps_new_modules_initialised():
         step2.init_from(fresh, "mirnet", {}, {"params": {}})
 
 
-@pytest.mark.xdist_group("SPSAGAN")  # shares compiled programs with the contract test
 def test_predict_returns_the_attention_strip():
     config = recipe_config("spsagan", "tiny")
     task = make_task(config)

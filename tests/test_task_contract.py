@@ -24,16 +24,8 @@ def test_every_registered_task_has_a_recipe_and_declares_its_losses():
     assert all(issubclass(cls, Task) and cls.losses for cls in classes)
 
 
-# Each row runs in the xdist worker of its method's own training test (``--dist
-# loadgroup``, setup.cfg), which compiled the same tiny programs first: the row reuses them.
-CONTRACT_ROWS = [
-    pytest.param(t, marks=pytest.mark.xdist_group(methods.method_of_task(t).name))
-    for t in sorted(RECIPES)
-]
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("task_name", CONTRACT_ROWS)
+@pytest.mark.parametrize("task_name", sorted(RECIPES))
 def test_task_contract(task_name, tmp_path):
     config = recipe_config(RECIPES[task_name], "tiny")
     assert config.task == task_name
