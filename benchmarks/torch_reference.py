@@ -498,6 +498,14 @@ def esrgan_infer(config):
     return RRDBNetTorch(m.num_feat, m.num_block, m.num_grow_ch).eval()
 
 
+def realesrgan_infer(config):
+    """Real-ESRGAN's generator: RRDBNet ×4, or SRVGGNetCompact (the compact preset)."""
+    m = config.model
+    if m.name == "srvgg":
+        return realesrgan_torch.TorchSRVGG(m.num_feat, m.num_conv, config.scale, m.act_type).eval()
+    return esrgan_infer(config)
+
+
 # torchvision vgg19().features indices of conv1_2, conv2_2, conv3_4, conv4_4, conv5_4
 _VGG_CONVS = {"conv1_2": 2, "conv2_2": 7, "conv3_4": 16, "conv4_4": 25, "conv5_4": 34}
 

@@ -1,7 +1,7 @@
 """Speed and memory of a recipe, jaxsr beside the PyTorch reference, in one run.
 
     python -m jaxsr.benchmark --config=configs/esrgan_psnr.py [--steps=5] \
-        [--infer_size=512 --tile=256] [--config.data.batch_size=8 ...]
+        [--infer_size=512 --tile=256 --infer_only] [--config.data.batch_size=8 ...]
 
 **Train step.** The jaxsr step (jit, data-parallel over all devices, LR made on device
 inside the step; for ``configs/esrgan.py`` G + D + VGG19 in one step) against the
@@ -17,9 +17,11 @@ inside the jitted step, beside the same step fed by a host-side numpy/scipy degr
 pipeline (the host time per batch is added: a synchronous loader), and the official
 PyTorch iteration (degradation on the device as ``SRMDPreprocessing``, MoCo, G, Adam).
 
-**Tiled inference.** The generator on an ``infer_size``² image in ``tile``² tiles
-(``jaxsr.ops.tiling``), both frameworks through the same tiler: megapixels of input per
-second and the process's peak resident memory (CPU) or the device's peak (GPU/TPU).
+**Tiled inference** (``--infer_only`` for this table alone). The generator on an
+``infer_size``² image in ``tile``² tiles (``jaxsr.ops.tiling``): XLA (jit), the same
+weights exported to ONNX and run by ONNX Runtime (``jaxsr.deploy``), and PyTorch, all
+through the same tiler: seconds, megapixels of input per second and the process's
+peak resident memory (CPU) or the device's peak (GPU/TPU).
 
 **pix2pixHD** (``configs/pix2pixhd.py``): the G + multi-scale D step (LSGAN + feature
 matching + VGG19) at ``--p2p_train_size`` (512×256 by default) and G inference at
@@ -65,6 +67,7 @@ _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per framework (after warm
 _TORCH = flags.DEFINE_bool("torch", True, "Also time the PyTorch reference.")
 _INFER = flags.DEFINE_integer("infer_size", 512, "Side of the tiled-inference input; 0 = skip.")
 _TILE = flags.DEFINE_integer("tile", 256, "Tile side for tiled inference.")
+_INFER_ONLY = flags.DEFINE_bool("infer_only", False, "Only the tiled-inference table.")
 _P2P_TRAIN = flags.DEFINE_string("p2p_train_size", "512x256", "pix2pixHD train WxH.")
 _P2P_INFER = flags.DEFINE_string("p2p_infer_size", "1024x512", "pix2pixHD inference WxH.")
 _SPSA_SIZES = flags.DEFINE_string("spsa_sizes", "24,64,128", "SPSAGAN: LR sides to time.")
@@ -146,10 +149,15 @@ def print_train(config, steps: int) -> bool:
 
 def print_inference(config, size: int, tile: int, torch_ok: bool) -> None:
     working(f"tiled inference of a {size}x{size} input: jaxsr")
-    rows = [("jaxsr (jit)", harness.infer_jaxsr(config, size, tile))]
+    rows = [("jaxsr (XLA, jit)", harness.infer_jaxsr(config, size, tile))]
+    working("tiled inference: the ONNX export in ONNX Runtime")
+    rows.append(("jaxsr ONNX (onnxruntime)", harness.infer_onnx(config, size, tile)))
     if torch_ok:
         working("tiled inference: PyTorch")
-        rows.append(("PyTorch (eager)", harness.infer_torch(config, size, tile)))
+        try:
+            rows.append(("PyTorch (eager)", harness.infer_torch(config, size, tile)))
+        except ImportError as e:
+            rows.append(("PyTorch (eager)", {"skipped": f"{e}: {_TORCH_MISSING}"}))
     print(f"\nTiled inference: {size}x{size} input, ×{config.scale}, tiles {tile}, batch 2")
     print(f"{'':<26}{'compile s':>10}{'seconds':>10}{'MP/s':>10}{'peak mem':>12}")
     for name, r in rows:
@@ -223,7 +231,9 @@ def main(argv):
     if _PRECISION.value:
         print_precision_table(config, steps)
         return
-    torch_ok = print_train(config, steps)
+    torch_ok = _TORCH.value
+    if not _INFER_ONLY.value:
+        torch_ok = print_train(config, steps)
     if _INFER.value:
         print_inference(config, _INFER.value, _TILE.value, torch_ok)
     sys.stdout.flush()

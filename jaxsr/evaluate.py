@@ -25,9 +25,13 @@ A DASR model without ``--sigmas``/``--aniso`` is evaluated on Table 2's kernel w
 ``--realworld`` degrades each HR image by Real-ESRGAN's second-order pipeline instead
 (seeded by ``--seed`` and the image's index), for real-world SR models.
 
+``--backend=onnxruntime`` scores an ``.onnx`` file (or a model exported to ONNX first,
+``jaxsr.export``) with the same protocol; give a blind model its blind flags explicitly.
+
 ``--data`` takes comma-separated entries: ``builtin`` (the fixed builtin eval photos),
 a folder of HR images, or ``HR:LQ`` folder pairs. Results are printed as a table and
-written as JSON (``--out``, default ``MODEL/eval.json`` or ``eval.json``).
+written as JSON (``--out``, default ``MODEL/eval.json``, ``eval.json`` beside an
+``.onnx`` file, or ``./eval.json``).
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ import argparse
 import os
 import sys
 
+from jaxsr import files
 from jaxsr.cli_flags import add_flag, progress_bar
 from jaxsr.data.pipeline import eval_examples
+from jaxsr.deploy.export import onnx_image_model
 from jaxsr.embedding import StudyOptions, embed_fn, score_and_plot
 from jaxsr.errors import UserError, cli
 from jaxsr.eval import evaluate_examples, format_blind_table, format_table
@@ -120,6 +126,12 @@ def parser() -> argparse.ArgumentParser:
         default=0.0,
         help="denoising: seeded Gaussian noise of this σ (0-255)",
     )
+    p.add_argument(
+        "--backend",
+        default="jax",
+        choices=["jax", "onnxruntime"],
+        help="onnxruntime: an .onnx --model, or a jaxsr model exported to ONNX first",
+    )
     return p
 
 
@@ -127,12 +139,21 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     baseline_only = args.model == "bicubic"
-    predict, module, variables, task = (
-        (None, None, None, None)
-        if baseline_only
-        else load_predictor(args.model, args.self_ensemble, args.segmenter)
-    )
-    model_scale = getattr(module, "scale", None)
+    if args.backend == "onnxruntime" and not baseline_only:
+        if args.self_ensemble or args.segmenter or args.embedding_plot:
+            raise UserError(
+                "--self_ensemble, --segmenter and --embedding_plot run with --backend=jax only."
+            )
+        onnx_model = onnx_image_model(args.model)
+        predict, module, variables, task = onnx_model, None, None, None
+        model_scale = onnx_model.scale
+    else:
+        predict, module, variables, task = (
+            (None, None, None, None)
+            if baseline_only
+            else load_predictor(args.model, args.self_ensemble, args.segmenter)
+        )
+        model_scale = getattr(module, "scale", None)
     scale = args.scale or model_scale or 4
     if model_scale and scale != model_scale:
         raise UserError(f"--scale={scale} but the model in {args.model} is ×{model_scale}.")
@@ -210,7 +231,10 @@ def main(argv=None) -> int:
             f"{s['silhouette_by_degradation']:.2f}, by photo {s['silhouette_by_photo']:.2f}. "
             f"Plot: {png}"
         )
-    out = args.out or os.path.join("." if baseline_only else args.model, "eval.json")
+    beside = "." if baseline_only else args.model
+    if files.isfile(beside):  # an .onnx file: the report goes next to it
+        beside = os.path.dirname(beside) or "."
+    out = args.out or os.path.join(beside, "eval.json")
     write_json_atomic(out, report)
     print(f"Wrote {out}")
     return 0

@@ -148,7 +148,10 @@ BUILTIN = (
         recipes={"realesrnet": "realesrgan:net", "realesrgan": "realesrgan"},
         converter="jaxsr.convert.realesrgan:architecture",
         weights="Real-ESRGAN SRVGGNetCompact/U-Net D",
-        bench={"torch_train": "benchmarks.torch_reference:realesrgan_train_step"},
+        bench={
+            "torch_train": "benchmarks.torch_reference:realesrgan_train_step",
+            "torch_infer": "benchmarks.torch_reference:realesrgan_infer",
+        },
         docs="methods/realesrgan.md",
     ),
 )

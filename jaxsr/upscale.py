@@ -3,7 +3,9 @@
     python -m jaxsr.upscale --model=DIR --input=FILE_OR_DIR --output=DIR
 
 Options: ``--tile=512`` (LR pixels per tile side; 0 = whole image), ``--tile_overlap=32``,
-``--batch=4`` (tiles per device call), ``--dtype=bfloat16`` (mixed precision).
+``--batch=4`` (tiles per device call), ``--dtype=bfloat16`` (mixed precision),
+``--backend=onnxruntime`` (an ``.onnx`` ``--model``, or a jaxsr model exported to ONNX
+and verified first; the same tiling, outputs equal within the export's tolerance).
 
 Any size works: the image is processed in overlapping tiles (``jaxsr.ops.tiling``), so
 device memory is bounded by the tile and each tile shape compiles once. Grayscale images
@@ -37,6 +39,7 @@ from jaxsr.data.images import (
     read_image,
     write_image,
 )
+from jaxsr.deploy.export import onnx_image_model
 from jaxsr.errors import UserError, cli
 from jaxsr.interpolate import interpolate
 from jaxsr.ops.imresize import imresize
@@ -132,6 +135,16 @@ def make_apply(
     return run, module.scale
 
 
+def make_onnx_apply(model_path: str, dtype: str, ensemble: bool, denoise_strength: float):
+    """``(tiles -> outputs, scale)`` in ONNX Runtime: an ``.onnx`` file, or a jaxsr model
+    exported now (``jaxsr.deploy.export.onnx_image_model``)."""
+    if ensemble or denoise_strength != 1.0:
+        flag = "--self_ensemble" if ensemble else "--denoise_strength"
+        raise UserError(f"{flag} runs with --backend=jax only.")
+    model = onnx_image_model(model_path, dtype)
+    return model, model.scale
+
+
 def _input_files(path: str) -> list[str]:
     if files.isdir(path):
         found = list_images(path)
@@ -167,19 +180,30 @@ def main(argv=None) -> int:
         help="Real-ESRGAN general-x4v3: 1 strong denoising, 0 the weak-denoise twin's weights",
     )
     add_flag(p, "--wdn_model", default="", help="the weak-denoise twin for --denoise_strength")
+    p.add_argument(
+        "--backend",
+        default="jax",
+        choices=["jax", "onnxruntime"],
+        help="onnxruntime: an .onnx --model, or a jaxsr model exported to ONNX first",
+    )
     args = p.parse_args(argv)
     if args.tile and args.tile_overlap >= args.tile:
         raise UserError(
             f"--tile_overlap={args.tile_overlap} must be smaller than --tile={args.tile}."
         )
     inputs = _input_files(args.input)
-    apply_fn, scale = make_apply(
-        args.model,
-        args.dtype,
-        args.self_ensemble,
-        denoise_strength=args.denoise_strength,
-        wdn_model=args.wdn_model,
-    )
+    if args.backend == "onnxruntime":
+        apply_fn, scale = make_onnx_apply(
+            args.model, args.dtype, args.self_ensemble, args.denoise_strength
+        )
+    else:
+        apply_fn, scale = make_apply(
+            args.model,
+            args.dtype,
+            args.self_ensemble,
+            denoise_strength=args.denoise_strength,
+            wdn_model=args.wdn_model,
+        )
     inputs, earlier = drop_own_outputs(inputs, args.output, scale)
     if earlier:
         print(f"Not taken as inputs: {len(earlier)} earlier outputs ({earlier[0]}, ...).")

@@ -77,10 +77,13 @@ def test_benchmark_reports_both_frameworks(config):
     assert re.search(r"Input pipeline \(builtin.*: \d+\.\d+ images/s", proc.stdout)
     train = lines[lines.index(next(x for x in lines if x.startswith("Train step"))) :]
     infer = lines[lines.index(next(x for x in lines if x.startswith("Tiled inference"))) :]
-    for section, col in ((train, -4), (infer, -2)):  # steps/s | MP/s
-        jx = next(line for line in section if line.startswith("jaxsr (jit)"))
-        tr = next(line for line in section if line.startswith("PyTorch"))
-        for row in (jx, tr):
+    # steps/s | MP/s of jaxsr and PyTorch, and in inference the ONNX export too
+    for section, col, names in (
+        (train, -4, ("jaxsr (jit)", "PyTorch")),
+        (infer, -2, ("jaxsr (XLA, jit)", "jaxsr ONNX (onnxruntime)", "PyTorch")),
+    ):
+        for name in names:
+            row = next(line for line in section if line.startswith(name))
             assert float(row.split()[col]) > 0, row
 
 

@@ -13,7 +13,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "jaxsr"
 CLI_MODULES = {"jaxsr.main", "jaxsr.evaluate", "jaxsr.upscale", "jaxsr.interpolate"}
-CLI_MODULES |= {"jaxsr.benchmark", "jaxsr.convert.__main__"}
+CLI_MODULES |= {"jaxsr.benchmark", "jaxsr.convert.__main__", "jaxsr.export"}
 
 
 def modules() -> dict[str, pathlib.Path]:
@@ -160,7 +160,12 @@ LAYERS = (
     {"model_dir", "convert", "recipes"},  # model directories, official key mappings
     {"train", "eval"},  # the generic loop and its plumbing; evaluation as a library
     {"tasks"},  # the methods' steps
-    {"saved_model", "embedding", "bench"},  # workdir -> model, studies, benchmarks
+    {
+        "saved_model",
+        "embedding",
+        "bench",
+        "deploy",
+    },  # workdir -> model, studies, benchmarks, export
 )
 CLIS = CLI_MODULES | {
     "jaxsr.synthesize",

@@ -262,8 +262,8 @@ def _tiled(fn, size: int, scale: int, tile: int):
     return lambda: tiled_apply(fn, img, scale=scale, tile=tile, overlap=min(32, tile // 4), batch=2)
 
 
-def infer_jaxsr(config, size: int, tile: int) -> dict:
-    """The generator (random weights) on a ``size``² image in ``tile``² tiles."""
+def _inference_model(config):
+    """The recipe's generator at the benchmark's dtype with random weights (seed 0)."""
     import jax.numpy as jnp
 
     from jaxsr import methods
@@ -271,7 +271,14 @@ def infer_jaxsr(config, size: int, tile: int) -> dict:
 
     name, kwargs = methods.task_class(config.task).model_spec(config)
     model = build_model(name, dtype=jnp.dtype(config.dtype), **kwargs)
-    variables = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+    return model, model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+
+
+def infer_jaxsr(config, size: int, tile: int) -> dict:
+    """The generator (random weights) on a ``size``² image in ``tile``² tiles."""
+    import jax.numpy as jnp
+
+    model, variables = _inference_model(config)
     apply = jax.jit(model.apply)
     t0 = time.perf_counter()
     apply.lower(variables, jnp.zeros((2, tile, tile, 3))).compile()
@@ -282,6 +289,30 @@ def infer_jaxsr(config, size: int, tile: int) -> dict:
     run()
     sec = time.perf_counter() - t0
     return {"compile_s": compile_s, "sec": sec, "peak_bytes": device_peak() or peak_rss()}
+
+
+def infer_onnx(config, size: int, tile: int) -> dict:
+    """The same generator exported to ONNX (``jaxsr.deploy``, float32, dynamic sizes)
+    in ONNX Runtime's CPU provider, the same tiler; "compile" is export + session."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return {"skipped": "onnxruntime is not installed (pip install -e '.[export]')"}
+    from jaxsr.deploy import formats, runtimes
+    from jaxsr.tasks.signature import image_graph
+
+    model, variables = _inference_model(config)
+    if config.dtype != "float32":
+        return {"skipped": f"the ONNX row runs float32, the recipe computes in {config.dtype}"}
+    t0 = time.perf_counter()
+    sig = image_graph(model, variables, multiple=getattr(model, "size_multiple", 1))
+    session = runtimes.OnnxModel(formats.onnx_bytes(sig, None, {}))
+    compile_s = time.perf_counter() - t0
+    run = _tiled(session, size, config.scale, tile)
+    run()
+    t0 = time.perf_counter()
+    run()
+    return {"compile_s": compile_s, "sec": time.perf_counter() - t0, "peak_bytes": peak_rss()}
 
 
 def infer_torch(config, size: int, tile: int) -> dict:

@@ -99,7 +99,10 @@ class SKFF(nn.Module):
             [Conv(c, 1, use_bias=False, dtype=dt, name=f"fc{k}")(z) for k in range(self.height)]
         )
         att = jax.nn.softmax(att.astype(jnp.float32), axis=0).astype(streams[0].dtype)
-        return sum(att[k] * streams[k] for k in range(self.height))
+        # lax.index_in_dim, a slice: att[k] would be a gather once the batch is symbolic.
+        return sum(
+            jax.lax.index_in_dim(att, k, keepdims=False) * streams[k] for k in range(self.height)
+        )
 
 
 class ResidualDownSample(nn.Module):
@@ -215,6 +218,11 @@ class MIRNet(nn.Module):
     scale: int = 1
     dtype: Any = jnp.float32
     remat: bool = False
+
+    @property
+    def size_multiple(self) -> int:
+        """What an exported graph needs (in JAX, other sizes are padded to it first)."""
+        return 2 ** (self.height - 1)
 
     @nn.compact
     def __call__(self, x):

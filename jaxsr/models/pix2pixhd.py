@@ -152,6 +152,10 @@ class GlobalGenerator(nn.Module):
     dtype: Any = jnp.float32
     remat: bool = False
 
+    @property
+    def size_multiple(self) -> int:
+        return 2**self.n_downsampling
+
     @nn.compact
     def __call__(self, x):
         return _encoder_decoder(
@@ -188,6 +192,10 @@ class LocalEnhancer(nn.Module):
     n_blocks_local: int = 3
     dtype: Any = jnp.float32
     remat: bool = False
+
+    @property
+    def size_multiple(self) -> int:
+        return 2 ** (self.n_downsample_global + self.n_local_enhancers)
 
     @nn.compact
     def __call__(self, x):

@@ -108,6 +108,11 @@ class RRDBNet(nn.Module):
     remat: bool = False
     scan_blocks: bool = False
 
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of this: the pixel-unshuffle of ×2 / ×1."""
+        return 4 // self.scale if self.scale in (1, 2) else 1
+
     @nn.compact
     def __call__(self, x):
         if self.scale not in (1, 2, 4):

@@ -98,17 +98,24 @@ class SPSA(nn.Module):
                 p = p / jnp.sqrt(self.param("temperature", nn.initializers.ones, ()))
         gamma = self.param("gamma", nn.initializers.zeros, ())
 
-        block = n if not self.query_block else min(self.query_block, n)
-        # Queries padded to a whole number of blocks (any image size); keys stay exact,
-        # and the padded rows are dropped, so the result is the dense one.
-        padded = -(-n // block) * block
-        pad = lambda a: jnp.pad(a, ((0, 0), (0, padded - n), (0, 0)))  # noqa: E731
-        q_fea = pad(queries) if self.feature_attention else None
-        q_seg = pad(p) if self.segmentation_attention else None
+        q_fea = queries if self.feature_attention else None
+        q_seg = p if self.segmentation_attention else None
+        if self.query_block:
+            # Queries padded to a whole number of blocks (any image size); keys stay
+            # exact, and the padded rows are dropped, so the result is the dense one.
+            block = min(self.query_block, n)
+            padded = -(-n // block) * block
+            pad = lambda a: jnp.pad(a, ((0, 0), (0, padded - n), (0, 0)))  # noqa: E731
+            q_fea = pad(q_fea) if self.feature_attention else None
+            q_seg = pad(q_seg) if self.segmentation_attention else None
 
         def attend(start, size):
-            """β rows and outputs of query positions ``start .. start + size``."""
-            sl = lambda a: jax.lax.dynamic_slice_in_dim(a, start, size, axis=1)  # noqa: E731
+            """β rows and outputs of query positions ``start .. start + size`` (every
+            query with ``size`` ``None``)."""
+
+            def sl(a):
+                return a if size is None else jax.lax.dynamic_slice_in_dim(a, start, size, 1)
+
             fea = seg = None
             if self.feature_attention:  # f32 logits: softmax over thousands of keys
                 fea = jnp.einsum(
@@ -121,11 +128,15 @@ class SPSA(nn.Module):
             )
             return beta, jnp.einsum("bqk,bkc->bqc", beta.astype(h.dtype), h)
 
-        starts = jnp.arange(0, padded, block)
-        # Rematerialised per block: the backward pass recomputes a block's β instead of
-        # storing every block's (which would be the dense map again, N × N per image).
-        block_out = jax.checkpoint(lambda s: attend(s, block)[1])
-        out = jax.lax.map(block_out, starts)  # (blocks, b, block, c)
+        if self.query_block:
+            starts = jnp.arange(0, padded, block)
+            # Rematerialised per block: the backward pass recomputes a block's β instead
+            # of storing every block's (which would be the dense map again, N × N).
+            block_out = jax.checkpoint(lambda s: attend(s, block)[1])
+            out = jax.lax.map(block_out, starts)  # (blocks, b, block, c)
+            out = jnp.moveaxis(out, 0, 1).reshape(b, padded, c)[:, :n]
+        else:  # one block, no loop: also for symbolic sizes (an exported graph)
+            out = attend(0, None)[1]
         if self.is_mutable_collection("intermediates"):
             # What four query pixels (the centres of the image's quadrants) attend to,
             # for the attention-map images logged at evaluation; cheap (4 rows of β).
@@ -136,5 +147,5 @@ class SPSA(nn.Module):
             ]
             probes = jnp.stack([attend(r, 1)[0][:, 0] for r in rows], 1)
             self.sow("intermediates", "attention", probes.reshape(b, 4, hgt, wid))
-        out = jnp.moveaxis(out, 0, 1).reshape(b, padded, c)[:, :n].reshape(b, hgt, wid, c)
+        out = out.reshape(b, hgt, wid, c)
         return x + gamma.astype(out.dtype) * out.astype(x.dtype)

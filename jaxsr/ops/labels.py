@@ -26,14 +26,17 @@ def instance_edges(inst, dtype=jnp.float32):
     """``(B, H, W)`` ids -> ``(B, H, W, 1)`` boundary map: a pixel is 1 when it differs
     from its left, right, upper or lower neighbour, so both pixels of every differing
     horizontal or vertical pair are marked (pix2pixHD's ``get_edges``)."""
-    dx = inst[:, :, 1:] != inst[:, :, :-1]
-    dy = inst[:, 1:, :] != inst[:, :-1, :]
+    # lax slices and concatenations, not indexing, .at[].set and pads: with symbolic
+    # sizes (an exported pix2pixHD) ONNX converters refuse or mis-shape those.
     edge = jnp.zeros(inst.shape, bool)
-    edge = edge.at[:, :, 1:].set(edge[:, :, 1:] | dx)
-    edge = edge.at[:, :, :-1].set(edge[:, :, :-1] | dx)
-    edge = edge.at[:, 1:, :].set(edge[:, 1:, :] | dy)
-    edge = edge.at[:, :-1, :].set(edge[:, :-1, :] | dy)
-    return edge[..., None].astype(dtype)
+    for axis in (1, 2):
+        n = inst.shape[axis]
+        sl = lambda a, b: jax.lax.slice_in_dim(inst, a, b, axis=axis)  # noqa: E731, B023
+        diff = sl(1, n) != sl(0, n - 1)
+        none = jnp.zeros_like(sl(0, 1), bool)
+        edge = edge | jax.lax.concatenate([none, diff], axis)
+        edge = edge | jax.lax.concatenate([diff, none], axis)
+    return jnp.expand_dims(edge, -1).astype(dtype)
 
 
 def input_channels(label_nc: int, use_instance: bool, feat_num: int = 0) -> int:

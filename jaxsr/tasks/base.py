@@ -50,6 +50,8 @@ from jaxsr.data.sources import check_source_config
 from jaxsr.errors import UserError
 from jaxsr.eval.evaluator import Evaluator
 from jaxsr.ops.ensemble import self_ensemble
+from jaxsr.ops.padding import at_any_size
+from jaxsr.tasks.signature import GraphSignature, image_graph
 from jaxsr.train.state import TrainState, state_field
 
 
@@ -193,17 +195,36 @@ class Task(abc.ABC):
         float in [0, 1] -> output. Default: the jitted network, averaged over the 8
         flips/rotations of its input with ``ensemble``. A task whose model takes other
         inputs (SFTGAN: a segmentation prior from ``segmenter``) makes them here."""
-        apply = jax.jit(self_ensemble(module.apply) if ensemble else module.apply)
+        apply = jax.jit(_at_any_size(module, ensemble))
         return lambda lq: apply(variables, lq)
+
+    @classmethod
+    def graph(cls, module, variables, config=None) -> GraphSignature:
+        """The network as ``python -m jaxsr.export`` writes it (ONNX, StableHLO): its
+        inputs, size rule and function (:mod:`jaxsr.tasks.signature`). ``config`` is the
+        training run's, ``None`` for a converted model. Default: one image in, one out;
+        a network that needs sizes in multiples declares ``size_multiple``."""
+        return image_graph(module, variables, multiple=getattr(module, "size_multiple", 1))
 
     @classmethod
     def tile_predictor(cls, module, variables, *, ensemble: bool = False):
         """How ``jaxsr.upscale`` runs it on a batch of tiles ``(n, h, w, 3)``; a task that
         cannot be fed tile by tile raises :class:`UserError` saying what to use instead."""
-        apply = jax.jit(self_ensemble(module.apply) if ensemble else module.apply)
+        apply = jax.jit(_at_any_size(module, ensemble))
         return lambda tiles: apply(variables, jnp.asarray(tiles))
 
     def evaluator(self, consts: dict) -> Evaluator:
         """The evaluation set and protocol (default: bicubic ×scale SR on
         ``config.data.eval``, PSNR/SSIM against bicubic)."""
         return Evaluator.from_config(self.config)
+
+
+def _at_any_size(module, ensemble: bool):
+    """``module.apply`` (over the 8 flips with ``ensemble``) for inputs of any size: a
+    network that needs multiples of ``size_multiple`` (the ×2 RRDBNet) gets them
+    reflect-padded and its output cropped, as the exported graph does."""
+    apply = self_ensemble(module.apply) if ensemble else module.apply
+    m = getattr(module, "size_multiple", 1)
+    if m == 1:
+        return apply
+    return lambda variables, x: at_any_size(lambda y: apply(variables, y), m, module.scale)(x)

@@ -45,6 +45,7 @@ from jaxsr.models.pix2pixhd import Encoder, MultiscaleDiscriminator
 from jaxsr.models.vgg import VGG19Features
 from jaxsr.ops.labels import encode_labels, input_channels
 from jaxsr.tasks.base import Task
+from jaxsr.tasks.signature import GraphInput, GraphSignature
 from jaxsr.train.optim import epoch_linear_decay, make_adam
 from jaxsr.train.state import TrainState, partial_load, state_field
 from jaxsr.train.update import commit, gradient_step
@@ -427,6 +428,46 @@ class Pix2PixHD(Task):
         if self.encoder is not None:
             gen["e"] = variables["encoder"]
         return (self.generate(gen, x, real, batch.get("inst")) + 1.0) / 2.0
+
+    @classmethod
+    def graph(cls, module, variables, config=None) -> GraphSignature:
+        """Label ids (``label``, ``(N, H, W)`` int32 below ``label_nc``) and instance ids
+        (``instance``, the official ``*_instanceIds``) in, the photo in [0, 1] out: the
+        one-hot encoding and the instance edges are inside the graph. With instance
+        features, their map (``features``, sampled from the cluster centres on the host
+        as ``jaxsr.synthesize`` does) is a third input. ``config`` ``None`` (a converted
+        generator): Cityscapes' 35 classes, an instance edge channel if one is left."""
+        params = variables["params"]
+        in_ch = int(params.get("global", params)["conv_in"]["kernel"].shape[2])
+        if config is not None:
+            label_nc, use_instance = int(config.label_nc), not config.no_instance
+            feat_num = config.encoder.feat_num if config.instance_feat else 0
+        else:
+            label_nc, feat_num = 35, 0
+            use_instance = in_ch == input_channels(label_nc, True)
+        if not label_nc:
+            raise UserError("A generator of RGB label images (label_nc 0) is not exported.")
+        if input_channels(label_nc, use_instance, feat_num) != in_ch:
+            raise UserError(
+                f"The generator takes {in_ch} input channels, not the {label_nc} classes "
+                f"{'+ 1 edge ' if use_instance else ''}of its description; export it from "
+                "its training workdir, whose config says how its labels are encoded."
+            )
+        inputs = [GraphInput("label", 0, ids=label_nc)]
+        inputs += [GraphInput("instance", 0, ids=8)] if use_instance else []
+        inputs += [GraphInput("features", feat_num)] if feat_num else []
+
+        def fn(label, *rest):
+            inst = rest[0] if use_instance else None
+            x = encode_labels(label, inst, label_nc)
+            if feat_num:
+                x = jnp.concatenate([x, rest[-1].astype(x.dtype)], -1)
+            return jnp.clip((module.apply(variables, x) + 1.0) / 2.0, 0.0, 1.0)
+
+        # Padded to multiples of m, a side above m leaves the 2 pixels that the bottom
+        # of G's reflection padding needs.
+        m = module.size_multiple
+        return GraphSignature(tuple(inputs), fn, 1, m, min_side=m + 1)
 
     def evaluator(self, consts: dict) -> SynthesisEvaluator:
         """Held-out label maps (``data.eval``): L1 and VGG distance to the real photos,

@@ -40,6 +40,7 @@ from jaxsr.losses.pixel import PIXEL_LOSSES
 from jaxsr.models.sftgan import ACDDiscriminator
 from jaxsr.ops.color import to_uint8
 from jaxsr.tasks.esrgan import ESRGAN
+from jaxsr.tasks.signature import GraphInput, GraphSignature
 from jaxsr.tasks.sr import bicubic_degrade
 from jaxsr.train.state import TrainState
 
@@ -177,6 +178,19 @@ class SFTGAN(ESRGAN):
             return apply(variables, lq, prior[None])
 
         return predict
+
+    @classmethod
+    def graph(cls, module, variables, config=None) -> GraphSignature:
+        """The image and its prior (``prior``: HR-size class probabilities, ×scale the
+        image's sides) in, the SR image out: the segmentation network stays outside."""
+        if not module.needs_prior:
+            return super().graph(module, variables, config)
+
+        def fn(lq, prior):
+            return jnp.clip(module.apply(variables, lq, prior), 0.0, 1.0)
+
+        prior = GraphInput("prior", module.num_classes, size_factor=module.scale)
+        return GraphSignature((GraphInput("input"), prior), fn, module.scale)
 
     @classmethod
     def tile_predictor(cls, module, variables, *, ensemble: bool = False):

@@ -68,6 +68,13 @@ class SPSAGAN(SFTGAN):
             ema=jax.tree.map(jnp.copy, params) if state.ema is not None else None,
         )
 
+    @classmethod
+    def graph(cls, module, variables, config=None):
+        """SFTGAN's graph, with SPSA's attention as one dense block: blocks of queries
+        need a static number of positions, an exported graph has symbolic ones (so its
+        memory grows with the square of the LR pixels: feed it tiles)."""
+        return super().graph(module.clone(query_block=0), variables, config)
+
     def predict(self, variables: dict, batch: dict):
         """SR, and with SPSA on ``(SR, {'attention': strip})`` (see ``attention_image``)."""
         if not self.model.spsa:
