@@ -17,7 +17,7 @@ from conftest import ROOT, rgb, tiny_config
 from PIL import Image
 from test_stress import as_numpy
 
-from jaxsr import evaluate, files, interpolate, synthesize, upscale
+from jaxsr import evaluate, export, files, interpolate, synthesize, upscale
 from jaxsr.data import builtin_photo, write_image
 from jaxsr.errors import UserError
 from jaxsr.files import remote
@@ -196,8 +196,8 @@ def test_one_writer_on_gs_a_second_is_refused_a_stale_lock_taken_over(gs_run, ca
 
 
 def test_clis_on_gs_model_dirs_and_workdirs(gs_run, bucket, tmp_path, capsys):
-    """4c: load_model, evaluate, upscale, synthesize and interpolate reading gs://
-    workdirs and model dirs, writing to gs:// and to local folders."""
+    """4c: load_model, evaluate, upscale, export, synthesize and interpolate reading
+    gs:// workdirs and model dirs, writing to gs:// and to local folders."""
     workdir, params = gs_run
     module, variables = load_model(workdir)
     np.testing.assert_array_equal(
@@ -216,6 +216,15 @@ def test_clis_on_gs_model_dirs_and_workdirs(gs_run, bucket, tmp_path, capsys):
         assert upscale.main([f"--model={workdir}", f"--input={photos}", f"--output={dst}"]) == 0
         assert files.listdir(dst) == ["chelsea_x4.png", "coffee_x4.png"]
     capsys.readouterr()
+
+    # export: the gs:// workdir to a gs:// ONNX file (verified), run from there.
+    onnx_file = f"{bucket}/model.onnx"
+    assert export.main([f"--model={workdir}", "--format=onnx", f"--out={onnx_file}"]) == 0
+    from jaxsr.deploy.runtimes import OnnxModel
+
+    x = np.random.default_rng(0).uniform(0, 1, (1, 9, 11, 3)).astype(np.float32)
+    want = np.clip(np.asarray(module.apply(variables, x)), 0, 1)
+    np.testing.assert_allclose(OnnxModel(onnx_file)(x), want, atol=1e-4)
 
     # interpolate: two gs:// model dirs into a third.
     a, b = f"{bucket}/a", f"{bucket}/b"

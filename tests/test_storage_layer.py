@@ -33,6 +33,7 @@ LOCAL_ONLY = {
     ("data/records.py", "write_dataset", "open"): "files.atomic_dir temporary",
     ("data/records.py", "write_dataset", "os.remove"): "files.atomic_dir temporary",
     ("data/images.py", "write_image", "open"): "files.atomic_path temporary",
+    ("deploy/export.py", "export_model", "open"): "files.atomic_path temporary",
     # The local workdir lock (flock); remote workdirs use files.remote.ObjectLock.
     ("train/workdir.py", "_lock", "os.open"): "local lock file (flock)",
     # Local staging of TensorBoard events for a remote workdir.

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxsr.models.layers import Conv, upsample_nearest
@@ -35,9 +36,9 @@ class PReLU(nn.Module):
     @nn.compact
     def __call__(self, x):
         slope = self.param("weight", nn.initializers.constant(0.25), (x.shape[-1],))
-        # max/min rather than a select: exactly the same values, and in ONNX Runtime the
-        # exported graph runs 1.3x faster (elementwise Max/Min/Mul/Add, no Where).
-        return jnp.maximum(x, 0) + slope.astype(x.dtype) * jnp.minimum(x, 0)
+        # relu(x) - a·relu(-x) rather than a select: the same values, and exported to ONNX
+        # as Relu ops, which ONNX Runtime fuses into the convs (no Where, no casts).
+        return jax.nn.relu(x) - slope.astype(x.dtype) * jax.nn.relu(-x)
 
 
 class SRVGGNetCompact(nn.Module):
