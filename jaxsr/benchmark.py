@@ -166,7 +166,7 @@ def print_inference(config, size: int, tile: int, torch_ok: bool) -> None:
             continue
         mp = size * size / 1e6 / r["sec"]
         print(
-            f"{name:<26}{r['compile_s']:>10.2f}{r['sec']:>10.2f}{mp:>10.3f}"
+            f"{name:<26}{r['compile_s']:>10.2f}{r['sec']:>10.2f}{mp:>10.3g}"
             f"{harness.mib(r['peak_bytes']):>12}"
         )
     print("(peak mem: device peak on accelerators, else the process's peak RSS so far)")
