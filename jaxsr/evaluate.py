@@ -25,6 +25,12 @@ A DASR model without ``--sigmas``/``--aniso`` is evaluated on Table 2's kernel w
 ``--realworld`` degrades each HR image by Real-ESRGAN's second-order pipeline instead
 (seeded by ``--seed`` and the image's index), for real-world SR models.
 
+``--no_reference`` takes folders of real low-resolution photos (no ground truth, as
+Real-ESRGAN is used): NIQE of the model's output beside bicubic's, and with
+``--pictures=DIR`` each photo written as bicubic | model side by side::
+
+    python -m jaxsr.evaluate --model=DIR --data=/photos/lr --no_reference --pictures=look/
+
 ``--backend=onnxruntime`` scores an ``.onnx`` file (or a model exported to ONNX first,
 ``jaxsr.export``) with the same protocol; give a blind model its blind flags explicitly.
 
@@ -40,8 +46,11 @@ import argparse
 import os
 import sys
 
+import numpy as np
+
 from jaxsr import files
 from jaxsr.cli_flags import add_flag, progress_bar
+from jaxsr.data.images import ImageError, list_images, read_image, write_image
 from jaxsr.data.pipeline import eval_examples
 from jaxsr.deploy.export import onnx_image_model
 from jaxsr.embedding import StudyOptions, embed_fn, score_and_plot
@@ -53,8 +62,10 @@ from jaxsr.eval.protocols import (
     blind_protocols,
     dataset_config,
 )
+from jaxsr.eval.scoring import score_no_reference
 from jaxsr.files import write_json_atomic
 from jaxsr.metrics import NIQE_DEFINITIONS
+from jaxsr.ops.color import to_uint8
 from jaxsr.saved_model import load_model_and_task
 
 
@@ -127,6 +138,14 @@ def parser() -> argparse.ArgumentParser:
         help="denoising: seeded Gaussian noise of this σ (0-255)",
     )
     p.add_argument(
+        "--no_reference",
+        action="store_true",
+        help="--data folders hold real LR photos without ground truth: NIQE only",
+    )
+    p.add_argument(
+        "--pictures", default="", help="with --no_reference: write bicubic | model images here"
+    )
+    p.add_argument(
         "--backend",
         default="jax",
         choices=["jax", "onnxruntime"],
@@ -157,6 +176,10 @@ def main(argv=None) -> int:
     scale = args.scale or model_scale or 4
     if model_scale and scale != model_scale:
         raise UserError(f"--scale={scale} but the model in {args.model} is ×{model_scale}.")
+    if args.no_reference:
+        report = no_reference(args, predict, scale)
+        _write_report(args, report)
+        return 0
     blind_model = task is not None and task.blind
     blind = bool(args.sigmas or args.aniso or args.noise_sigma) or blind_model
     protocols = [None]
@@ -231,13 +254,71 @@ def main(argv=None) -> int:
             f"{s['silhouette_by_degradation']:.2f}, by photo {s['silhouette_by_photo']:.2f}. "
             f"Plot: {png}"
         )
-    beside = "." if baseline_only else args.model
+    _write_report(args, report)
+    return 0
+
+
+def _write_report(args, report: dict) -> None:
+    beside = "." if args.model == "bicubic" else args.model
     if files.isfile(beside):  # an .onnx file: the report goes next to it
         beside = os.path.dirname(beside) or "."
     out = args.out or os.path.join(beside, "eval.json")
     write_json_atomic(out, report)
     print(f"Wrote {out}")
-    return 0
+
+
+def no_reference(args, predict, scale: int) -> dict:
+    """``--no_reference``: folders of real LR photos, no ground truth. NIQE of the
+    model's output and of bicubic; with ``--pictures``, each photo as bicubic | model."""
+    if predict is None:
+        raise UserError("--no_reference scores a model beside bicubic; give --model=DIR.")
+    niqe = args.niqe or "matlab"
+    border = scale if args.crop_border is None else args.crop_border
+    results = {}
+    for entry in [e for e in args.data.split(",") if e]:
+        if not files.isdir(entry):
+            raise UserError(
+                f"--no_reference takes folders of low-resolution photos; {entry!r} is not one."
+            )
+        photos, skipped = [], []
+        for path in list_images(entry):
+            try:
+                photos.append((os.path.basename(path), to_uint8(read_image(path).rgb_float())))
+            except ImageError as e:
+                if args.strict:
+                    raise UserError(f"{e} (drop --strict to score the others)") from None
+                skipped.append({"image": os.path.basename(path), "reason": str(e)})
+        name = os.path.basename(entry.rstrip("/")) or entry
+        r = score_no_reference(
+            predict,
+            photos,
+            scale=scale,
+            crop_border=border,
+            niqe=niqe,
+            progress=lambda items, desc=name: progress_bar(items, desc=desc, unit="image"),
+        )
+        for image, bic, sr in r.pop("outputs"):
+            if args.pictures:
+                stem = os.path.splitext(image)[0]
+                side_by_side = np.concatenate([bic, sr], axis=1)
+                write_image(os.path.join(args.pictures, f"{name}_{stem}.png"), side_by_side)
+        results[name] = {**r, "skipped": skipped}
+    key = f"niqe_{niqe}"
+    print(f"×{scale}, no reference: NIQE ({niqe}; lower = more natural), border {border}")
+    for name, r in results.items():
+        print(
+            f"{name:<24} model {r['model'][key]:.3f} / bicubic {r['bicubic'][key]:.3f} "
+            f"({len(r['per_image'])} photos)"
+        )
+    if args.pictures:
+        print(f"Pictures (bicubic | model) in {args.pictures}")
+    return {
+        "scale": scale,
+        "no_reference": True,
+        "niqe": niqe,
+        "crop_border": border,
+        "datasets": results,
+    }
 
 
 if __name__ == "__main__":

@@ -146,3 +146,41 @@ def test_the_readme_training_command_prints_only_jaxsr_lines(tmp_path):
     assert foreign == [], "\n".join(foreign)
     assert any("(stage 1/2)" in line and "stage 2: 2 steps to go" in line for line in lines)
     assert "PSNR on Y" in lines[table] and "σ=0" in lines[table + 2]
+
+
+def test_no_reference_scores_real_lr_photos_by_niqe_and_writes_pictures(tmp_path, capsys):
+    import jax
+    import jax.numpy as jnp
+
+    from jaxsr.data import read_image
+    from jaxsr.metrics import niqe
+    from jaxsr.models import build_model
+    from jaxsr.saved_model import save_model
+
+    kw = dict(num_feat=8, num_conv=2)
+    variables = build_model("srvgg", **kw).init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+    save_model(str(tmp_path / "m"), "srvgg", kw, variables)
+    lr = tmp_path / "lr"
+    lr.mkdir()
+    Image.fromarray(builtin_photo("astronaut")[:64, :56]).save(lr / "a.png")
+    Image.fromarray(builtin_photo("coffee")[:60, :72, 0]).save(lr / "grey.png")
+    (lr / "broken.png").write_bytes(b"not a png")
+    out, pictures = tmp_path / "nr.json", tmp_path / "look"
+    args = [f"--model={tmp_path / 'm'}", f"--data={lr}", "--no_reference", f"--out={out}"]
+    assert evaluate.main([*args, f"--pictures={pictures}"]) == 0
+    printed = capsys.readouterr().out
+    assert "no reference: NIQE (matlab" in printed and "(2 photos)" in printed
+    r = json.loads(out.read_text())["datasets"]["lr"]
+    assert [x["image"] for x in r["per_image"]] == ["a.png", "grey.png"]
+    assert r["skipped"][0]["image"] == "broken.png"
+    # The pictures hold exactly what was scored: bicubic | model at ×4.
+    side = read_image(str(pictures / "lr_a.png")).pixels
+    assert side.shape == (256, 2 * 224, 3)
+    row = r["per_image"][0]
+    bic, sr = side[:, :224], side[:, 224:]
+    up = imresize(builtin_photo("astronaut")[:64, :56].astype(np.float64), 4.0)
+    np.testing.assert_array_equal(bic, np.clip(np.floor(up + 0.5), 0, 255))  # MATLAB bicubic
+    assert row["model"]["niqe_matlab"] == pytest.approx(niqe(sr, crop_border=4))
+    assert row["bicubic"]["niqe_matlab"] == pytest.approx(niqe(bic, crop_border=4))
+    assert evaluate.main([*args[:1], "--data=builtin", "--no_reference"]) == 2
+    assert "takes folders of low-resolution photos" in capsys.readouterr().err

@@ -41,13 +41,46 @@ def score(sr_uint8, hr_uint8, *, crop_border: int, y_channel: bool, niqe: str = 
         "ssim": metrics.ssim(sr_uint8, hr_uint8, **kw),
     }
     if niqe:
-        dtype = metrics.NIQE_DEFINITIONS[niqe]
-        try:
-            value = metrics.niqe(sr_uint8, crop_border=crop_border, dtype=dtype)
-        except ValueError:  # under two textured blocks: no score, left out of the mean
-            value = float("nan")
-        out[f"niqe_{niqe}"] = value
+        out[f"niqe_{niqe}"] = niqe_or_nan(sr_uint8, crop_border=crop_border, niqe=niqe)
     return out
+
+
+def niqe_or_nan(img_uint8, *, crop_border: int, niqe: str) -> float:
+    """NIQE of the ``niqe`` definition; NaN (left out of means) under two textured blocks."""
+    try:
+        return metrics.niqe(
+            img_uint8, crop_border=crop_border, dtype=metrics.NIQE_DEFINITIONS[niqe]
+        )
+    except ValueError:
+        return float("nan")
+
+
+def score_no_reference(predict, photos, *, scale: int, crop_border: int, niqe: str, progress=None):
+    """Real LR photos without ground truth (Real-ESRGAN's use): NIQE of the model's
+    output and of MATLAB bicubic ×scale of the same photo, per image and averaged.
+
+    ``photos`` is ``[(name, lr uint8 (h, w, 3))]``; returns ``{"per_image": [...],
+    "model": {...}, "bicubic": {...}, "outputs": [(name, bicubic, sr)]}``.
+    """
+    key, rows, outputs = f"niqe_{niqe}", [], []
+    for name, lr in progress(photos) if progress else photos:
+        h, w = lr.shape[:2]
+        bic = bicubic_upscale(lr, scale, (h * scale, w * scale))
+        sr = to_uint8(np.asarray(predict(lr[None].astype(np.float32) / 255.0))[0])
+        if sr.shape != bic.shape:
+            raise UserError(f"The model produced {sr.shape} for {name}, expected {bic.shape}.")
+        rows.append(
+            {
+                "image": name,
+                "model": {key: niqe_or_nan(sr, crop_border=crop_border, niqe=niqe)},
+                "bicubic": {key: niqe_or_nan(bic, crop_border=crop_border, niqe=niqe)},
+            }
+        )
+        outputs.append((name, bic, sr))
+    result = {"per_image": rows, "outputs": outputs}
+    for side in ("model", "bicubic"):
+        result[side] = {key: _mean([r[side][key] for r in rows])}
+    return result
 
 
 def evaluate_examples(
