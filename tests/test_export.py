@@ -133,6 +133,8 @@ def test_onnx_follows_the_ecosystems_conventions(model_dirs, tmp_path):
     x = _example("rrdbnet", {}, 7, 8)
     want = _reference(module, variables, "rrdbnet", x)
     np.testing.assert_allclose(model(*x), want, atol=1e-4)
+    with pytest.raises(UserError, match="takes images from 2 pixels a side; this one has 1"):
+        model(np.zeros((1, 1, 8, 3), np.float32))
 
 
 def test_fixed_batch_float16_and_the_output_rules(model_dirs, tmp_path, capsys):

@@ -119,6 +119,7 @@ def export_model(
     metadata = {
         "jaxsr_scale": sig.scale,
         "jaxsr_multiple": sig.multiple,
+        "jaxsr_min_side": sig.smallest,
         "jaxsr_inputs": ",".join(p.name for p in sig.inputs),
         "jaxsr_size_rule": sig.rule,
         "jaxsr_dtype": dtype,

@@ -20,7 +20,8 @@ def _nchw(x: np.ndarray) -> np.ndarray:
 class OnnxModel:
     """An ONNX model in ONNX Runtime (CPU): ``model(*inputs)`` with NHWC float32 images
     (``(N, H, W)`` int32 id maps) -> NHWC output. ``scale`` and ``multiple`` come from the
-    file's jaxsr metadata (1 for a file jaxsr did not write)."""
+    file's jaxsr metadata (1 for a file jaxsr did not write), and so does ``min_side``,
+    the smallest height and width it takes."""
 
     def __init__(self, source, *, threads: int = 0):
         import onnxruntime as ort  # the backend is optional at import time
@@ -40,6 +41,7 @@ class OnnxModel:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.scale = int(meta.get("jaxsr_scale", 1))
         self.multiple = int(meta.get("jaxsr_multiple", 1))
+        self.min_side = int(meta.get("jaxsr_min_side", 1))
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, *inputs) -> np.ndarray:
@@ -47,6 +49,12 @@ class OnnxModel:
             raise UserError(
                 f"The ONNX model takes {len(self.input_names)} inputs "
                 f"({', '.join(self.input_names)}), not {len(inputs)}."
+            )
+        side = min(np.shape(inputs[0])[1:3])
+        if side < self.min_side:
+            raise UserError(
+                f"The ONNX model takes images from {self.min_side} pixels a side; this one has "
+                f"{side}. Pad it, or upscale with tiles (jaxsr.upscale pads small images)."
             )
         feed = {
             name: _nchw(np.asarray(x)) for name, x in zip(self.input_names, inputs, strict=True)
