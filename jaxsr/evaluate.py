@@ -289,6 +289,12 @@ def no_reference(args, predict, scale: int) -> dict:
                     raise UserError(f"{e} (drop --strict to score the others)") from None
                 skipped.append({"image": os.path.basename(path), "reason": str(e)})
         name = os.path.basename(entry.rstrip("/")) or entry
+
+        def picture(image, bic, sr, folder=name):
+            stem = os.path.splitext(image)[0]
+            side_by_side = np.concatenate([bic, sr], axis=1)
+            write_image(os.path.join(args.pictures, f"{folder}_{stem}.png"), side_by_side)
+
         r = score_no_reference(
             predict,
             photos,
@@ -296,12 +302,8 @@ def no_reference(args, predict, scale: int) -> dict:
             crop_border=border,
             niqe=niqe,
             progress=lambda items, desc=name: progress_bar(items, desc=desc, unit="image"),
+            each=picture if args.pictures else None,
         )
-        for image, bic, sr in r.pop("outputs"):
-            if args.pictures:
-                stem = os.path.splitext(image)[0]
-                side_by_side = np.concatenate([bic, sr], axis=1)
-                write_image(os.path.join(args.pictures, f"{name}_{stem}.png"), side_by_side)
         results[name] = {**r, "skipped": skipped}
     key = f"niqe_{niqe}"
     print(f"×{scale}, no reference: NIQE ({niqe}; lower = more natural), border {border}")

@@ -301,9 +301,9 @@ def infer_onnx(config, size: int, tile: int) -> dict:
     from jaxsr.deploy import formats, runtimes
     from jaxsr.tasks.signature import image_graph
 
-    model, variables = _inference_model(config)
     if config.dtype != "float32":
         return {"skipped": f"the ONNX row runs float32, the recipe computes in {config.dtype}"}
+    model, variables = _inference_model(config)
     t0 = time.perf_counter()
     sig = image_graph(model, variables, multiple=getattr(model, "size_multiple", 1))
     try:

@@ -54,24 +54,25 @@ class ExportReport:
         )
 
 
-def load_graph(model: str, dtype: str = "float32") -> GraphSignature:
-    """The graph signature of a model directory or workdir, computing in ``dtype``."""
+def load_graphs(model: str, dtype: str = "float32") -> tuple[GraphSignature, GraphSignature]:
+    """``(reference, exported)`` graph signatures of a model directory or workdir, read
+    once: the reference computes in float32, the exported one in ``dtype`` (float32
+    inputs and output whatever the compute dtype)."""
     module, variables, task = load_model_and_task(model)
     config = load_config(model) if files.exists(os.path.join(model, CONFIG_FILE)) else None
-    if dtype != "float32":
-        if "dtype" not in {f.name for f in dataclasses.fields(module)}:
-            raise UserError(f"This model has no compute dtype option; drop --dtype={dtype}.")
-        module = module.clone(dtype=jnp.dtype(dtype))
-        variables = formats.cast_floats(variables, dtype)
-    sig = task.graph(module, variables, config)
+    reference = task.graph(module, variables, config)
     if dtype == "float32":
-        return sig
-    fn = sig.fn  # float32 inputs and output whatever the compute dtype
+        return reference, reference
+    if "dtype" not in {f.name for f in dataclasses.fields(module)}:
+        raise UserError(f"This model has no compute dtype option; drop --dtype={dtype}.")
+    half = module.clone(dtype=jnp.dtype(dtype))
+    sig = task.graph(half, formats.cast_floats(variables, dtype), config)
+    fn = sig.fn
 
     def in_float32(*xs):
         return fn(*xs).astype(jnp.float32)
 
-    return dataclasses.replace(sig, fn=in_float32)
+    return reference, dataclasses.replace(sig, fn=in_float32)
 
 
 def random_inputs(sig: GraphSignature, batch: int, side_hw, seed: int = 0) -> list[np.ndarray]:
@@ -114,8 +115,7 @@ def export_model(
     if batch is not None and batch < 1:
         raise UserError(f"--batch={batch} must be a positive number or 'dynamic'.")
     check_output(out, [model], overwrite=overwrite, kind="file")
-    reference = load_graph(model)
-    sig = reference if dtype == "float32" else load_graph(model, dtype)
+    reference, sig = load_graphs(model, dtype)
     metadata = {
         "jaxsr_scale": sig.scale,
         "jaxsr_multiple": sig.multiple,

@@ -55,14 +55,17 @@ def niqe_or_nan(img_uint8, *, crop_border: int, niqe: str) -> float:
         return float("nan")
 
 
-def score_no_reference(predict, photos, *, scale: int, crop_border: int, niqe: str, progress=None):
+def score_no_reference(
+    predict, photos, *, scale: int, crop_border: int, niqe: str, progress=None, each=None
+):
     """Real LR photos without ground truth (Real-ESRGAN's use): NIQE of the model's
     output and of MATLAB bicubic ×scale of the same photo, per image and averaged.
 
-    ``photos`` is ``[(name, lr uint8 (h, w, 3))]``; returns ``{"per_image": [...],
-    "model": {...}, "bicubic": {...}, "outputs": [(name, bicubic, sr)]}``.
+    ``photos`` is ``[(name, lr uint8 (h, w, 3))]``; ``each(name, bicubic, sr)`` is called
+    with every photo's uint8 outputs as they are made (none are kept). Returns
+    ``{"per_image": [...], "model": {...}, "bicubic": {...}}``.
     """
-    key, rows, outputs = f"niqe_{niqe}", [], []
+    key, rows = f"niqe_{niqe}", []
     for name, lr in progress(photos) if progress else photos:
         h, w = lr.shape[:2]
         bic = bicubic_upscale(lr, scale, (h * scale, w * scale))
@@ -76,8 +79,9 @@ def score_no_reference(predict, photos, *, scale: int, crop_border: int, niqe: s
                 "bicubic": {key: niqe_or_nan(bic, crop_border=crop_border, niqe=niqe)},
             }
         )
-        outputs.append((name, bic, sr))
-    result = {"per_image": rows, "outputs": outputs}
+        if each is not None:
+            each(name, bic, sr)
+    result = {"per_image": rows}
     for side in ("model", "bicubic"):
         result[side] = {key: _mean([r[side][key] for r in rows])}
     return result
