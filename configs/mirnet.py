@@ -110,7 +110,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
             c.mixup_from_step = -1
             set_run_length(c, 1500, log_every=250, checkpoint_every=500)
         elif preset == "tiny":
-            c.model.n_feat, c.model.n_rrg, c.model.n_mrb = 8, 1, 1
+            c.model.n_feat, c.model.n_rrg, c.model.n_mrb, c.model.height = 8, 1, 1, 2
             c.restoration.kind = "noise"
             c.data.train = data_source("builtin")
             c.data.eval = data_source("builtin", max_images=1)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import ROOT
+from conftest import ROOT, SUBPROCESS_XLA_FLAGS
 
 from jaxsr.train.events import EventWriter
 
@@ -50,7 +50,7 @@ def test_the_training_path_imports_no_tensorflow():
         "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('tensorflow', 'keras'))\n"
         "assert not bad, bad[:5]\n"
     )
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": SUBPROCESS_XLA_FLAGS, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import SUBPROCESS_XLA_FLAGS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "jaxsr"
@@ -140,7 +141,7 @@ def test_import_jaxsr_and_main_help_without_torch():
         "sys.argv = ['jaxsr.main', '--help']\n"
         "runpy.run_module('jaxsr.main', run_name='__main__')\n"
     )
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": SUBPROCESS_XLA_FLAGS, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from conftest import SUBPROCESS_XLA_FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK = os.path.join(ROOT, "launch", "colab.ipynb")
@@ -14,7 +15,7 @@ def test_colab_notebook_executes_headless(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     # One CPU device, no suite-wide settings. The notebook runs in the repository root,
     # as in a fresh clone, with its training workdir moved out of the repository.
-    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.setenv("XLA_FLAGS", SUBPROCESS_XLA_FLAGS)
     monkeypatch.setenv("JAXSR_COMPILATION_CACHE", "off")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     workdir = str(tmp_path / "colab_dasr")

@@ -11,6 +11,7 @@ import time
 import jax
 import numpy as np
 import pytest
+from conftest import SUBPROCESS_XLA_FLAGS
 
 from jaxsr.train.checkpoint import Checkpointer, restore_raw_state
 
@@ -29,7 +30,12 @@ ARGS = [
 
 
 def start(workdir: str) -> subprocess.Popen:
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "XLA_FLAGS": SUBPROCESS_XLA_FLAGS,
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONUNBUFFERED": "1",
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "jaxsr.main", *ARGS, f"--workdir={workdir}"],
         cwd=ROOT,
