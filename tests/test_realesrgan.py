@@ -89,6 +89,51 @@ def test_compact_realesrnet_trains_and_exports_srvgg(tmp_path):
 
 
 @pytest.mark.slow
+def test_net_stage_moves_g_alone_then_the_gan_stage_moves_d_too():
+    """``net_steps``: RealESRNet's L1 steps (D, its Adam and its spectral u/v untouched),
+    then RealESRGAN's steps on the same G with the EMA restarted from it (the demo's one
+    run for the paper's two)."""
+    from jaxsr.tasks import make_task
+    from jaxsr.train import sharding
+
+    config = recipe_config("realesrgan", "tiny")
+    task, mesh = make_task(config), sharding.make_mesh()
+    (first, net_step), (second, gan_step) = task.phases()
+    assert (first, second) == (0, config.net_steps) and config.net_steps > 0
+    consts = sharding.put_replicated(task.constants(), mesh)
+    batch = sharding.put_batch(task.example_batch(config.data.batch_size), mesh)
+    state = loop.init_state(task, config, mesh)
+    start = jax.device_get(state)  # the steps donate their input state
+    for _ in range(config.net_steps):
+        state, metrics = loop.compile_train_step(task, mesh, net_step)(state, batch, consts)
+    after_net = jax.device_get(state)
+    assert set(metrics) == {"loss", "loss_pix_l1", "lr", "nonfinite"}
+    for field in ("params", "opt_state", "batch_stats"):
+        jax.tree.map(
+            np.testing.assert_array_equal,
+            getattr(start, field)["d"],
+            getattr(after_net, field)["d"],
+        )
+    moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), start.params["g"], after_net.params["g"])
+    assert max(jax.tree.leaves(moved)) > 0
+    state, metrics = loop.compile_train_step(task, mesh, gan_step)(state, batch, consts)
+    after_gan = jax.device_get(state)
+    assert {"loss_percep", "loss_gan_g", "loss_d_real", "loss_d_fake"} <= set(metrics)
+    moved = jax.tree.map(
+        lambda a, b: np.abs(a - b).max(), after_net.params["d"], after_gan.params["d"]
+    )
+    assert max(jax.tree.leaves(moved)) > 0
+    # The GAN stage's EMA restarted from the G it began with, as the official second run.
+    d = config.ema_decay
+    jax.tree.map(
+        lambda ema, g0, g1: np.testing.assert_allclose(ema, d * g0 + (1 - d) * g1, atol=1e-6),
+        after_gan.ema,
+        after_net.params["g"],
+        after_gan.params["g"],
+    )
+
+
+@pytest.mark.slow
 def test_realworld_protocol_is_seeded_per_image_and_evaluates(tmp_path, capsys):
     from jaxsr.data.images import write_image
     from jaxsr.eval.protocols import RealWorldDegradation

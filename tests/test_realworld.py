@@ -109,6 +109,12 @@ def test_filter2d_and_usm_equal_basicsr():
     np.testing.assert_allclose(
         rw.filter2d(jnp.asarray(images), jnp.asarray(kernels)), want, rtol=1e-6
     )
+    # The CPU takes the FFT (above); accelerators the grouped convolution: the same sums.
+    padded = jnp.asarray(rng.random((3, 50, 47, 3), dtype=np.float32))
+    big = jnp.asarray(rng.random((3, 21, 21)).astype(np.float32))
+    np.testing.assert_allclose(
+        rw._correlate_conv(padded, big), rw._correlate_fft(padded, big), rtol=2e-6
+    )
 
     # USMSharp(radius=50): OpenCV's getGaussianKernel(51, 0) has σ = 0.3·(25 - 1) + 0.8 = 8.
     want = ref.usm_sharp(_nchw(images)).numpy().transpose(0, 2, 3, 1)
@@ -196,6 +202,32 @@ def test_canvas_resize_equals_torch_interpolate(mode, n_in, factor, by_scale):
     got = np.asarray(got)
     np.testing.assert_allclose(got[:out_h, :out_w], want, atol=2e-6)
     assert not got[out_h:].any() and not got[:, out_w:].any()
+
+
+def test_poisson_counts_follow_the_poisson_law():
+    """The CDF-table sampler of the Poisson noise against scipy's Poisson law, at
+    rates from 0 to 256 (8-bit value k, power of two 2^e): the empirical CDF of 20,000
+    draws within the Dvoretzky-Kiefer-Wolfowitz bound (false alarm 1e-4), and the
+    mean within 5 standard errors."""
+    import jax
+    from scipy import stats
+
+    values, exponents, n = np.array([0, 1, 7, 40, 128, 255]), np.array([0, 3, 8, 5, 8, 8]), 20000
+    counts = np.asarray(
+        rw._poisson_counts(
+            jax.random.key(0),
+            jnp.broadcast_to(jnp.asarray(values)[:, None], (6, n)),
+            jnp.broadcast_to(jnp.asarray(exponents)[:, None], (6, n)),
+        )
+    )
+    assert np.array_equal(counts, np.round(counts)) and not counts[0].any()
+    bound = np.sqrt(np.log(2 / 1e-4) / (2 * n))
+    for value, exponent, draws in zip(values[1:], exponents[1:], counts[1:], strict=True):
+        lam = value / 255 * 2.0**exponent
+        grid = np.arange(draws.max() + 2)
+        empirical = (draws[:, None] <= grid).mean(0)
+        assert np.abs(empirical - stats.poisson.cdf(grid, lam)).max() < bound, lam
+        assert abs(draws.mean() - lam) < 5 * np.sqrt(lam / n), (lam, draws.mean())
 
 
 def test_degrade_is_one_static_program_on_the_device():

@@ -63,7 +63,10 @@ def test_task_contract(task_name, tmp_path):
         assert f"eval/psnr_{channel}" in scalars or any(
             k.startswith(f"eval/psnr_{channel}/") for k in scalars
         )
-    assert "Final eval at step 7" in evaluator.report(results, 7)
+    report = evaluator.report(results, 7)
+    assert "Final eval at step 7" in report
+    if config.get("eval_niqe"):  # the closing table shows what the run scored
+        assert f"niqe_{config.eval_niqe}" in report, report
 
     # Export -> load_model -> predict gives what the task predicts.
     name, kwargs = task.model_spec(task.config)

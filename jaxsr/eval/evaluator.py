@@ -156,4 +156,11 @@ class Evaluator:
         table = format_blind_table({self.dataset: results}, title)
         gains = {k: r["model"]["psnr"] - r["bicubic"]["psnr"] for k, r in results.items()}
         line = ", ".join(f"{k}: {g:+.2f} dB" for k, g in gains.items())
-        return f"{table}\nModel vs {self.baseline}: {line}"
+        lines = [table, f"Model vs {self.baseline}: {line}"]
+        if self.niqe:  # Real-ESRGAN's protocol is judged by NIQE as much as by PSNR
+            key = f"niqe_{self.niqe}"
+            cells = ", ".join(
+                f"{k}: {r['model'][key]:.3f} / {r['bicubic'][key]:.3f}" for k, r in results.items()
+            )
+            lines.append(f"NIQE ({key}, lower is better; model / {self.baseline}): {cells}")
+        return "\n".join(lines)

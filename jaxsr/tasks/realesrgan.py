@@ -10,6 +10,10 @@ Wang et al., Real-ESRGAN (ICCVW 2021), as the official ``RealESRNetModel`` /
 * RealESRNet: L1 between G(LR) and the (sharpened, ``gt_usm.l1``) GT;
 * RealESRGAN: G step with D frozen — L1 + VGG19 perceptual + vanilla GAN on the U-Net
   discriminator's per-pixel logits; then D's step on the real GT and the detached SR.
+  With ``config.net_steps`` the run begins with that many RealESRNet steps (L1 alone, D
+  idle) and goes on to the GAN stage with the same G, its EMA restarted from it: the
+  paper's two runs as two phases of one (the ``demo`` preset; the paper recipe starts
+  from ``init_from``).
   Spectral normalisation's power iteration runs on every D call in training, as the
   PyTorch hooks do (G's fake pass, D's real pass, D's fake pass: three per step).
 
@@ -17,6 +21,8 @@ The exported network is the generator's EMA (the released ``params_ema``).
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -26,11 +32,13 @@ from jaxsr.errors import UserError
 from jaxsr.eval.evaluator import Evaluator
 from jaxsr.eval.protocols import RealWorldDegradation
 from jaxsr.losses.gan import gan_loss
+from jaxsr.losses.pixel import PIXEL_LOSSES
 from jaxsr.models.unet_discriminator import UNetDiscriminatorSN
 from jaxsr.tasks import base
 from jaxsr.tasks.esrgan import ESRGAN
 from jaxsr.tasks.sr import SupervisedSR
-from jaxsr.train.state import TrainState
+from jaxsr.train.state import TrainState, ema_update
+from jaxsr.train.update import commit, gradient_step
 
 
 def pool_exchange(rng, pool: dict, batch: dict) -> tuple[dict, dict]:
@@ -171,6 +179,53 @@ class RealESRGAN(_RealWorldPairs, ESRGAN):
             ema=g_params if self.ema_decay else None,
             extras=self.pool_extras(),
         )
+
+    def phases(self):
+        """``[(first step, step fn)]``: the RealESRNet stage first when ``net_steps``."""
+        net_steps = int(self.config.net_steps)
+        if not net_steps:
+            return [(0, self.train_step)]
+        return [(0, functools.partial(self.train_step, gan=False)), (net_steps, self.train_step)]
+
+    def train_step(self, state: TrainState, batch: dict, consts: dict, *, gan: bool = True):
+        """One RealESRGAN step, or with ``gan=False`` one RealESRNet step: G on the pixel
+        losses alone (RealESRNet's L1, on the same targets), D and its Adam untouched."""
+        if gan:
+            if int(self.config.net_steps) and state.ema is not None:
+                # The GAN stage's EMA starts as the official second run's: a copy of the
+                # G it starts from (an EMA kept over both stages would still hold the
+                # random init after a short first stage: 0.999^2000 = 13 % of it).
+                restart = state.step == int(self.config.net_steps)
+                ema = jax.tree.map(
+                    lambda e, g: jnp.where(restart, g, e), state.ema, state.params["g"]
+                )
+                state = state.replace(ema=ema)
+            return super().train_step(state, batch, consts)
+        targets, _, inputs, state = self.prepare(state, batch)
+
+        def loss_fn(g_params):
+            sr = self.generate(g_params, inputs)
+            terms = {
+                f"pix_{name}": w * PIXEL_LOSSES[name](sr, targets["pix"])
+                for name, w in self.weights.items()
+                if name in PIXEL_LOSSES
+            }
+            return sum(terms.values()), terms
+
+        g = gradient_step(loss_fn, state.params["g"], self.tx, state.opt_state["g"])
+        ema = None if state.ema is None else ema_update(state.ema, g.params, self.ema_decay)
+        new = commit(
+            state,
+            g.ok,
+            params={**state.params, "g": g.params},
+            opt_state={**state.opt_state, "g": g.opt_state},
+            ema=ema,
+        )
+        metrics = {f"loss_{k}": v for k, v in g.aux.items()}
+        metrics.update(
+            loss=g.loss, lr=self.schedule(state.step), nonfinite=1.0 - g.ok.astype(jnp.float32)
+        )
+        return new, metrics
 
     def _d(self, params, spectral, x):
         logits, updates = self.disc.apply(
