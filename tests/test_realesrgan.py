@@ -92,7 +92,7 @@ def test_compact_realesrnet_trains_and_exports_srvgg(tmp_path):
 def test_net_stage_moves_g_alone_then_the_gan_stage_moves_d_too():
     """``net_steps``: RealESRNet's L1 steps (D, its Adam and its spectral u/v untouched),
     then RealESRGAN's steps on the same G with the EMA restarted from it (the demo's one
-    run for the paper's two)."""
+    run for the paper's two); neither step calls back to the host."""
     from jaxsr.tasks import make_task
     from jaxsr.train import sharding
 
@@ -104,6 +104,9 @@ def test_net_stage_moves_g_alone_then_the_gan_stage_moves_d_too():
     batch = sharding.put_batch(task.example_batch(config.data.batch_size), mesh)
     state = loop.init_state(task, config, mesh)
     start = jax.device_get(state)  # the steps donate their input state
+    for step_fn in (net_step, gan_step):  # degradations, pool and USM all on the device
+        text = loop.compile_train_step(task, mesh, step_fn).lower(state, batch, consts).as_text()
+        assert "callback" not in text
     for _ in range(config.net_steps):
         state, metrics = loop.compile_train_step(task, mesh, net_step)(state, batch, consts)
     after_net = jax.device_get(state)
