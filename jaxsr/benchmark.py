@@ -59,7 +59,7 @@ from ml_collections import config_flags
 
 from jaxsr import methods
 from jaxsr.bench import harness, suite
-from jaxsr.cli_flags import parse_absl_flags
+from jaxsr.cli_flags import console_logging, parse_absl_flags
 from jaxsr.train import compile_cache
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config file[:preset].")
@@ -198,6 +198,7 @@ def print_precision_table(config, steps: int) -> None:
 
 def main(argv):
     del argv
+    console_logging()  # jaxsr's own lines; JAX's and absl's notices only from WARNING up
     if _SUITE.value and _DRY_RUN.value:
         print(suite.dry_run(_SUITE.value, _ONLY.value))
         return

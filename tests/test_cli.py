@@ -69,6 +69,8 @@ def test_benchmark_reports_both_frameworks(config):
         "jaxsr.benchmark", f"--config=configs/{config}", "--steps=1", "--infer_size=48", "--tile=32"
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # The console as jaxsr.main's: "time message" lines, no absl-format notices.
+    assert not re.search(r"^[IWE]\d{4} ", proc.stderr, re.M), proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert any(line.startswith("Machine:") for line in lines)
     # The warm compile came from the persistent cache (else it reads "nan"), and the
