@@ -5,8 +5,8 @@ import os
 # XLA:CPU's older (non-MLIR) fusion emitter compiles the tests' small programs in a half
 # to two thirds of the time (a tiny train step: Real-ESRGAN 10.8 -> 7.7 s, pix2pixHD
 # 3.8 -> 1.8 s), and compiling is most of the suite. Set here and in every process a
-# test starts (``SUBPROCESS_XLA_FLAGS``: one device there), so that runs compared bit
-# for bit are compiled alike.
+# test starts (:func:`subprocess_env`, with one device there), so that runs compared
+# bit for bit are compiled alike.
 SUBPROCESS_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false"
 os.environ["XLA_FLAGS"] = (
     f"{os.environ.get('XLA_FLAGS', '')} {SUBPROCESS_XLA_FLAGS}"
@@ -58,6 +58,14 @@ def n_devices():
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def subprocess_env(**env) -> dict:
+    """The environment of a process a test starts: one CPU device (the 8 fake devices
+    are this process's), the suite's XLA flags, ``env`` added; a variable given as
+    ``None`` is removed."""
+    env = {**os.environ, "XLA_FLAGS": SUBPROCESS_XLA_FLAGS, "JAX_PLATFORMS": "cpu", **env}
+    return {k: v for k, v in env.items() if v is not None}
+
+
 def run_jaxsr(module: str, *args: str, timeout: int = 300, **env):
     """``python -m <module> args`` from the repository root on one CPU device (the
     8 fake devices are this process's), ``env`` added to the environment; returns the
@@ -66,12 +74,10 @@ def run_jaxsr(module: str, *args: str, timeout: int = 300, **env):
     import subprocess
     import sys
 
-    env = {**os.environ, "XLA_FLAGS": SUBPROCESS_XLA_FLAGS, "JAX_PLATFORMS": "cpu", **env}
-    env = {k: v for k, v in env.items() if v is not None}
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
-        env=env,
+        env=subprocess_env(**env),
         capture_output=True,
         text=True,
         timeout=timeout,

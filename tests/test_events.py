@@ -1,12 +1,11 @@
 """TensorBoard event files written without TensorFlow, read back by TensorBoard's own
 reader; the training path imports no TensorFlow."""
 
-import os
 import subprocess
 import sys
 
 import numpy as np
-from conftest import ROOT, SUBPROCESS_XLA_FLAGS
+from conftest import ROOT, subprocess_env
 
 from jaxsr.train.events import EventWriter
 
@@ -50,7 +49,7 @@ def test_the_training_path_imports_no_tensorflow():
         "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('tensorflow', 'keras'))\n"
         "assert not bad, bad[:5]\n"
     )
-    env = {**os.environ, "XLA_FLAGS": SUBPROCESS_XLA_FLAGS, "JAX_PLATFORMS": "cpu"}
+    env = subprocess_env()
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import SUBPROCESS_XLA_FLAGS, recipe_config, tiny_config
+from conftest import recipe_config, subprocess_env, tiny_config
 from PIL import Image
 
 from jaxsr import evaluate, files
@@ -62,7 +62,7 @@ def snapshot(folder) -> dict:
 
 
 def run_cli(module: str, args: list[str], **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "XLA_FLAGS": SUBPROCESS_XLA_FLAGS, "JAX_PLATFORMS": "cpu"}
+    env = subprocess_env()
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=kw.pop("cwd", ROOT),

@@ -3,13 +3,12 @@ import cycle (imports inside functions count), no library module importing a CLI
 module, no probing of the task in the loop, and no torch needed by ``import jaxsr``."""
 
 import ast
-import os
 import pathlib
 import subprocess
 import sys
 
 import pytest
-from conftest import SUBPROCESS_XLA_FLAGS
+from conftest import subprocess_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "jaxsr"
@@ -141,7 +140,7 @@ def test_import_jaxsr_and_main_help_without_torch():
         "sys.argv = ['jaxsr.main', '--help']\n"
         "runpy.run_module('jaxsr.main', run_name='__main__')\n"
     )
-    env = {**os.environ, "XLA_FLAGS": SUBPROCESS_XLA_FLAGS, "JAX_PLATFORMS": "cpu"}
+    env = subprocess_env()
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )

@@ -14,7 +14,7 @@ import sys
 import jax
 import numpy as np
 import pytest
-from conftest import SUBPROCESS_XLA_FLAGS, tiny_config
+from conftest import subprocess_env, tiny_config
 
 import jaxsr
 from jaxsr import files
@@ -29,13 +29,7 @@ ARGS = ["--config=configs/esrgan_psnr.py:tiny"]
 
 def launch(n: int, workdir: str, *args: str, dry_run: bool = False, **env):
     # One CPU device per process (not the suite's 8 fake ones).
-    env = {
-        **os.environ,
-        "XLA_FLAGS": SUBPROCESS_XLA_FLAGS,
-        "JAX_PLATFORMS": "cpu",
-        "PYTHON": sys.executable,
-        **env,
-    }
+    env = subprocess_env(PYTHON=sys.executable, **env)
     cmd = ["bash", LAUNCH, *(["--dry-run"] if dry_run else []), str(n), *ARGS]
     return subprocess.run(
         [*cmd, f"--workdir={workdir}", *args],

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ROOT, SUBPROCESS_XLA_FLAGS, rgb, tiny_config
+from conftest import ROOT, rgb, subprocess_env, tiny_config
 from PIL import Image
 from test_stress import as_numpy
 
@@ -35,13 +35,7 @@ ARGS = [
 
 
 def start(workdir: str, **env) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "XLA_FLAGS": SUBPROCESS_XLA_FLAGS,
-        "JAX_PLATFORMS": "cpu",
-        "PYTHONUNBUFFERED": "1",
-        **env,
-    }
+    env = subprocess_env(PYTHONUNBUFFERED="1", **env)
     return subprocess.Popen(
         [sys.executable, "-m", "jaxsr.main", *ARGS, f"--workdir={workdir}"],
         cwd=ROOT,

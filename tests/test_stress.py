@@ -11,7 +11,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from conftest import SUBPROCESS_XLA_FLAGS
+from conftest import subprocess_env
 
 from jaxsr.train.checkpoint import Checkpointer, restore_raw_state
 
@@ -30,12 +30,7 @@ ARGS = [
 
 
 def start(workdir: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "XLA_FLAGS": SUBPROCESS_XLA_FLAGS,
-        "JAX_PLATFORMS": "cpu",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = subprocess_env(PYTHONUNBUFFERED="1")
     return subprocess.Popen(
         [sys.executable, "-m", "jaxsr.main", *ARGS, f"--workdir={workdir}"],
         cwd=ROOT,

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import SUBPROCESS_XLA_FLAGS, recipe_config, tiny_config
+from conftest import recipe_config, subprocess_env, tiny_config
 
 from jaxsr.errors import UserError
 from jaxsr.tasks import make_task
@@ -123,7 +123,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tm
 
 
 def _run_main(args, **kw):
-    env = {**os.environ, "XLA_FLAGS": SUBPROCESS_XLA_FLAGS, "JAX_PLATFORMS": "cpu"}
+    env = subprocess_env()
     return subprocess.Popen(
         [sys.executable, "-m", "jaxsr.main", *args],
         cwd=ROOT,
