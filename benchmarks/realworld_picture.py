@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 import jaxsr
 from jaxsr import metrics
 from jaxsr.data import builtin_photo
+from jaxsr.ops.color import to_uint8
 from jaxsr.ops.imresize import imresize
 
 
@@ -39,8 +40,9 @@ def damaged_input(photo: str, box: tuple[int, int, int], quality: int):
 
 def upscale(model_dir: str, lq: np.ndarray) -> np.ndarray:
     module, variables = jaxsr.load_model(model_dir)
-    out = module.apply(variables, jnp.asarray(lq, jnp.float32)[None] / 255.0)
-    return np.asarray(jnp.clip(jnp.round(out[0] * 255.0), 0, 255)).astype(np.uint8)
+    return to_uint8(
+        np.asarray(module.apply(variables, jnp.asarray(lq, jnp.float32)[None] / 255.0))[0]
+    )
 
 
 def scores(img: np.ndarray, hr: np.ndarray) -> str:

@@ -91,13 +91,15 @@ class ESRGAN(Task):
     def generate(self, g_params, inputs: dict):
         return self.model.apply({"params": g_params}, inputs["lq"])
 
+    def pixel_terms(self, sr, gt) -> dict:
+        """The weighted pixel terms of the G loss (``pix_l1``, ...)."""
+        w = self.weights
+        return {f"pix_{n}": w[n] * fn(sr, gt) for n, fn in PIXEL_LOSSES.items() if n in w}
+
     def content_terms(self, sr, gt, consts) -> dict:
         """The weighted pixel and perceptual terms of the G loss."""
         w = self.weights
-        terms = {}
-        for name in PIXEL_LOSSES:
-            if name in w:
-                terms[f"pix_{name}"] = w[name] * PIXEL_LOSSES[name](sr, gt)
+        terms = self.pixel_terms(sr, gt)
         if "perceptual" in w:
             features = lambda x: self.vgg.apply({"params": consts["vgg"]}, x)  # noqa: E731
             terms["percep"] = w["perceptual"] * perceptual_loss(

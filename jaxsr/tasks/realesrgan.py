@@ -32,7 +32,6 @@ from jaxsr.errors import UserError
 from jaxsr.eval.evaluator import Evaluator
 from jaxsr.eval.protocols import RealWorldDegradation
 from jaxsr.losses.gan import gan_loss
-from jaxsr.losses.pixel import PIXEL_LOSSES
 from jaxsr.models.unet_discriminator import UNetDiscriminatorSN
 from jaxsr.tasks import base
 from jaxsr.tasks.esrgan import ESRGAN
@@ -163,6 +162,7 @@ class RealESRGAN(_RealWorldPairs, ESRGAN):
             skip_connection=config.discriminator.skip_connection,
             dtype=jnp.dtype(config.dtype),
         )
+        self.net_steps = int(config.net_steps)  # RealESRNet steps before the GAN stage
 
     def init(self, rng: jax.Array) -> TrainState:
         g_rng, d_rng, rng = jax.random.split(rng, 3)
@@ -182,20 +182,20 @@ class RealESRGAN(_RealWorldPairs, ESRGAN):
 
     def phases(self):
         """``[(first step, step fn)]``: the RealESRNet stage first when ``net_steps``."""
-        net_steps = int(self.config.net_steps)
-        if not net_steps:
+        if not self.net_steps:
             return [(0, self.train_step)]
-        return [(0, functools.partial(self.train_step, gan=False)), (net_steps, self.train_step)]
+        net = functools.partial(self.train_step, gan=False)
+        return [(0, net), (self.net_steps, self.train_step)]
 
     def train_step(self, state: TrainState, batch: dict, consts: dict, *, gan: bool = True):
         """One RealESRGAN step, or with ``gan=False`` one RealESRNet step: G on the pixel
         losses alone (RealESRNet's L1, on the same targets), D and its Adam untouched."""
         if gan:
-            if int(self.config.net_steps) and state.ema is not None:
+            if self.net_steps and state.ema is not None:
                 # The GAN stage's EMA starts as the official second run's: a copy of the
                 # G it starts from (an EMA kept over both stages would still hold the
                 # random init after a short first stage: 0.999^2000 = 13 % of it).
-                restart = state.step == int(self.config.net_steps)
+                restart = state.step == self.net_steps
                 ema = jax.tree.map(
                     lambda e, g: jnp.where(restart, g, e), state.ema, state.params["g"]
                 )
@@ -204,12 +204,7 @@ class RealESRGAN(_RealWorldPairs, ESRGAN):
         targets, _, inputs, state = self.prepare(state, batch)
 
         def loss_fn(g_params):
-            sr = self.generate(g_params, inputs)
-            terms = {
-                f"pix_{name}": w * PIXEL_LOSSES[name](sr, targets["pix"])
-                for name, w in self.weights.items()
-                if name in PIXEL_LOSSES
-            }
+            terms = self.pixel_terms(self.generate(g_params, inputs), targets["pix"])
             return sum(terms.values()), terms
 
         g = gradient_step(loss_fn, state.params["g"], self.tx, state.opt_state["g"])
