@@ -63,10 +63,14 @@ from jaxsr.cli_flags import console_logging, parse_absl_flags
 from jaxsr.train import compile_cache
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config file[:preset].")
-_STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per framework (after warm-up).")
+_STEPS = flags.DEFINE_integer(
+    "steps", 5, "Timed steps per framework (after warm-up).", lower_bound=1
+)
 _TORCH = flags.DEFINE_bool("torch", True, "Also time the PyTorch reference.")
-_INFER = flags.DEFINE_integer("infer_size", 512, "Side of the tiled-inference input; 0 = skip.")
-_TILE = flags.DEFINE_integer("tile", 256, "Tile side for tiled inference.")
+_INFER = flags.DEFINE_integer(
+    "infer_size", 512, "Side of the tiled-inference input; 0 = skip.", lower_bound=0
+)
+_TILE = flags.DEFINE_integer("tile", 256, "Tile side for tiled inference.", lower_bound=1)
 _INFER_ONLY = flags.DEFINE_bool("infer_only", False, "Only the tiled-inference table.")
 _P2P_TRAIN = flags.DEFINE_string("p2p_train_size", "512x256", "pix2pixHD train WxH.")
 _P2P_INFER = flags.DEFINE_string("p2p_infer_size", "1024x512", "pix2pixHD inference WxH.")
@@ -79,7 +83,9 @@ _SUITE = flags.DEFINE_enum(
 )
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "With --suite: list the rows, time nothing.")
 _ONLY = flags.DEFINE_string("only", "", "With --suite: only these recipes (comma-separated).")
-_BUDGET = flags.DEFINE_float("budget_s", 480.0, "With --suite: start no row after this long.")
+_BUDGET = flags.DEFINE_float(
+    "budget_s", 480.0, "With --suite: start no row after this long.", lower_bound=0.0
+)
 
 _TORCH_MISSING = (
     "it needs torch (pip install -e '.[test]') and the repository's benchmarks/ folder "

@@ -33,6 +33,39 @@ def add_flag(parser: argparse.ArgumentParser, name: str, *, aliases=(), required
         )
 
 
+def number(kind=int, low=None, high=None):
+    """An argparse ``type=`` that also checks the range: every numeric flag of the file
+    tools is declared with one, so a value out of range (a negative tile, a zero batch)
+    is one usage line naming the flag before any work starts, never a silent wrong
+    result or a traceback. ``low``/``high`` are inclusive; ``None`` leaves a side open."""
+    what = "an integer" if kind is int else "a number"
+    bounds = (
+        f"in [{low}, {high}]"
+        if low is not None and high is not None
+        else f">= {low}"
+        if low is not None
+        else f"<= {high}"
+        if high is not None
+        else ""
+    )
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if (
+            value != value
+            or (low is not None and value < low)
+            or (high is not None and value > high)
+        ):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {what} {bounds}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 class OnlyOurInfo(logging.logging.Filter):
     """Keep INFO lines from jaxsr (progress, results); libraries only from WARNING up
     (Orbax's per-save lines, absl's and JAX's notices: the metrics go to TensorBoard,

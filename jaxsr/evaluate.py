@@ -49,7 +49,7 @@ import sys
 import numpy as np
 
 from jaxsr import files
-from jaxsr.cli_flags import add_flag, progress_bar
+from jaxsr.cli_flags import add_flag, number, progress_bar
 from jaxsr.data.images import ImageError, list_images, read_image, write_image
 from jaxsr.data.pipeline import eval_examples
 from jaxsr.deploy.export import onnx_image_model
@@ -89,8 +89,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data", default="builtin", help="comma-separated: builtin, HR or HR:LQ folders"
     )
-    p.add_argument("--scale", type=int, default=None, help="SR factor (default: the model's)")
-    p.add_argument("--crop_border", type=int, default=None, help="pixels shaved (default: scale)")
+    p.add_argument(
+        "--scale", type=number(int, 1), default=None, help="SR factor (default: the model's)"
+    )
+    p.add_argument(
+        "--crop_border", type=number(int, 0), default=None, help="pixels shaved (default: scale)"
+    )
     p.add_argument("--rgb", action="store_true", help="score RGB instead of the Y channel")
     p.add_argument(
         "--niqe",
@@ -118,7 +122,10 @@ def parser() -> argparse.ArgumentParser:
         help="Real-ESRGAN's second-order degradations of each HR image (seeded by --seed)",
     )
     p.add_argument(
-        "--seed", type=int, default=0, help="noise seed (blind SR, denoising, --realworld)"
+        "--seed",
+        type=number(int, 0),
+        default=0,
+        help="noise seed (blind SR, denoising, --realworld)",
     )
     p.add_argument(
         "--boundary",
@@ -133,7 +140,7 @@ def parser() -> argparse.ArgumentParser:
     add_flag(
         p,
         "--noise_sigma",
-        type=float,
+        type=number(float, 0.0),
         default=0.0,
         help="denoising: seeded Gaussian noise of this σ (0-255)",
     )

@@ -25,9 +25,12 @@ def _batch(text: str) -> int | None:
     if text == "dynamic":
         return None
     try:
-        return int(text)
+        batch = int(text)
     except ValueError:
-        raise UserError(f"--batch={text!r}: give a number or 'dynamic'.") from None
+        batch = 0
+    if batch < 1:
+        raise UserError(f"--batch={text!r}: give a number >= 1 or 'dynamic'.")
+    return batch
 
 
 @cli

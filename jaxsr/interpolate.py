@@ -14,6 +14,7 @@ import sys
 import jax
 import numpy as np
 
+from jaxsr.cli_flags import number
 from jaxsr.errors import UserError, cli
 from jaxsr.saved_model import check_output, load_model_description, save_model
 
@@ -46,14 +47,14 @@ def main(argv=None) -> int:
     )
     p.add_argument("--a", required=True, help="model at alpha = 0 (e.g. the PSNR model)")
     p.add_argument("--b", required=True, help="model at alpha = 1 (e.g. the ESRGAN model)")
-    p.add_argument("--alpha", type=float, required=True, help="weight of --b, in [0, 1]")
+    p.add_argument(
+        "--alpha", type=number(float, 0.0, 1.0), required=True, help="weight of --b, in [0, 1]"
+    )
     p.add_argument("--out", required=True, help="output model directory (new or empty)")
     p.add_argument(
         "--overwrite", action="store_true", help="replace --out if it holds a jaxsr model"
     )
     args = p.parse_args(argv)
-    if not 0.0 <= args.alpha <= 1.0:
-        raise UserError(f"--alpha={args.alpha} is outside [0, 1].")
     check_output(args.out, (args.a, args.b), overwrite=args.overwrite)  # before the slow part
     name_a, kw_a, va = load_model_description(args.a)
     name_b, kw_b, vb = load_model_description(args.b)

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsr import files
-from jaxsr.cli_flags import progress_bar
+from jaxsr.cli_flags import number, progress_bar
 from jaxsr.data.label_maps import (
     label_source_config,
     make_label_source,
@@ -80,7 +80,9 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", required=True, help="a pix2pixHD run trained with instance_feat")
     p.add_argument("--data", required=True, help="dataset root (official layout) or 'builtin'")
     p.add_argument("--phase", default="train", help="which ROOT/{phase}_* folders")
-    p.add_argument("--n_clusters", type=int, default=10, help="centres per class at most")
+    p.add_argument(
+        "--n_clusters", type=number(int, 1), default=10, help="centres per class at most"
+    )
     p.add_argument("--out", default="", help="output .npz (default in the workdir)")
     args = p.parse_args(argv)
     config = load_config(args.workdir)

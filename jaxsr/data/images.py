@@ -2,10 +2,12 @@
 
 Everything the loaders and CLIs read goes through :func:`read_image`, which accepts
 8- and 16-bit PNGs, JPEG, BMP, TIFF and WebP, in grayscale, RGB, palette or with an
-alpha channel, and fails with :class:`ImageError` (a one-line reason) on anything it
-cannot decode. Pillow silently truncates 48/64-bit PNGs to 8 bits, so 16-bit PNGs are
-decoded with pypng instead. Writes are atomic: a temporary file in the same folder is
-renamed over the target, so an interrupted run never leaves a half-written image.
+alpha channel, and float or 32-bit integer TIFFs (the rule for their range is
+:func:`_float_to_uint16`'s); it fails with :class:`ImageError` (a one-line reason) on
+anything it cannot decode. Pictures are turned as their EXIF orientation says, as
+viewers show them. Pillow silently truncates 48/64-bit PNGs to 8 bits, so 16-bit PNGs
+are decoded with pypng instead. Writes are atomic: a temporary file in the same folder
+is renamed over the target, so an interrupted run never leaves a half-written image.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import io
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from jaxsr import files
 
@@ -60,6 +62,61 @@ class Picture:
         return np.ascontiguousarray(rgb)
 
 
+# EXIF orientations that turn the picture by 90 degrees (width and height swap).
+_TRANSPOSING = (5, 6, 7, 8)
+_ORIENTATION = 0x0112
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation of an opened image (1: as stored). Read from the header: a
+    PNG's EXIF is looked at only when its chunk came before the pixels (Pillow would
+    decode the whole image to look further, and sizes are read for every file)."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1
+    return im.getexif().get(_ORIENTATION, 1) or 1
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """The picture as viewers show it: an EXIF orientation (a phone photo's "rotate 90")
+    is applied to the pixels. Outputs carry no EXIF, so they show the same way."""
+    return im if _orientation(im) == 1 else ImageOps.exif_transpose(im)
+
+
+def _shown_size(im: Image.Image) -> tuple[int, int]:
+    """``(height, width)`` as viewers show ``im`` (after its EXIF orientation)."""
+    w, h = im.size
+    return (w, h) if _orientation(im) in _TRANSPOSING else (h, w)
+
+
+def _float_to_uint16(path: str, x: np.ndarray) -> np.ndarray:
+    """A float image (TIFF mode ``F``) as 16-bit levels. Its range is read from the
+    data, by one rule: all values in [0, 1] mean [0, 1], all values in [0, 255] (some
+    above 1) mean [0, 255]; anything else (negative, above 255, NaN) is refused, since
+    no convention says where its black and white are."""
+    finite = bool(np.isfinite(x).all())
+    lo, hi = (float(x.min()), float(x.max())) if finite else (0.0, 0.0)
+    if not finite or lo < 0.0 or hi > 255.0:
+        what = "NaN or infinite values" if not finite else f"values in [{lo:g}, {hi:g}]"
+        raise ImageError(
+            f"{path}: a floating-point image with {what}; jaxsr reads float images whose "
+            "values lie in [0, 1] or in [0, 255]: rescale it into one of them."
+        )
+    white = 1.0 if hi <= 1.0 else 255.0
+    return np.floor(x.astype(np.float64) * (65535.0 / white) + 0.5).astype(np.uint16)
+
+
+def _int32_to_uint16(path: str, x: np.ndarray) -> np.ndarray:
+    """A 32-bit integer image (TIFF mode ``I``) as 16-bit levels: values in [0, 65535]
+    are kept; others are refused (converting them to 16 bits would wrap around)."""
+    lo, hi = int(x.min()), int(x.max())
+    if lo < 0 or hi > 65535:
+        raise ImageError(
+            f"{path}: a 32-bit integer image with values in [{lo}, {hi}]; jaxsr reads at most "
+            "16 bits per channel (0-65535): rescale it and save it as a 16-bit image."
+        )
+    return x.astype(np.uint16)
+
+
 def _png_bit_depth(data: bytes) -> int | None:
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 25:
         return data[24]
@@ -101,7 +158,8 @@ def verify_image(path: str) -> tuple[int, int]:
                 im.load()
     except Exception as e:  # Pillow raises many types for damaged files
         raise ImageError(f"{path}: damaged or truncated image ({type(e).__name__}: {e}).") from e
-    return size
+    with Image.open(io.BytesIO(data)) as im:  # verify() leaves the image unusable
+        return size[::-1] if _orientation(im) in _TRANSPOSING else size
 
 
 def image_size(path: str) -> tuple[int, int]:
@@ -111,7 +169,7 @@ def image_size(path: str) -> tuple[int, int]:
         raise ImageError(f"{path}: {problem}.")
     try:
         with files.open_read(path) as f, Image.open(f) as im:
-            return im.size[1], im.size[0]
+            return _shown_size(im)
     except Exception as e:
         raise ImageError(f"{path}: cannot be read as an image ({type(e).__name__}: {e}).") from e
 
@@ -123,9 +181,14 @@ def read_image(path: str) -> Picture:
         if _png_bit_depth(data) == 16:
             px = _read_png16(data)
         else:
-            with Image.open(io.BytesIO(data)) as im:
-                im.load()
-                if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            with Image.open(io.BytesIO(data)) as opened:
+                opened.load()
+                im = upright(opened)
+                if im.mode == "I":  # 32-bit integers (TIFF): values past 16 bits are refused
+                    px = _int32_to_uint16(path, np.asarray(im))[..., None]
+                elif im.mode == "F":
+                    px = _float_to_uint16(path, np.asarray(im))[..., None]
+                elif im.mode in ("I;16", "I;16B", "I;16L"):
                     px = np.asarray(im).astype(np.uint16)[..., None]
                 elif im.mode in ("L", "1"):
                     px = np.asarray(im.convert("L"))[..., None]
@@ -136,6 +199,8 @@ def read_image(path: str) -> Picture:
                     px = np.asarray(im.convert("RGBA"))
                 else:
                     px = np.asarray(im.convert("RGB"))
+    except ImageError:
+        raise
     except Exception as e:  # Pillow and pypng raise many types for damaged files
         raise ImageError(f"{path}: cannot decode image ({type(e).__name__}: {e}).") from e
     if px.ndim != 3 or px.shape[0] == 0 or px.shape[1] == 0:

@@ -17,7 +17,7 @@ import os
 import sys
 
 from jaxsr import files
-from jaxsr.cli_flags import progress_bar
+from jaxsr.cli_flags import number, progress_bar
 from jaxsr.data.images import ImageError, list_images
 from jaxsr.data.records import ENCODINGS, write_dataset
 from jaxsr.data.sources import lr_partners
@@ -31,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--src", required=True, help="folder of (HR) images")
     p.add_argument("--lr_src", default="", help="folder of matching LR images (paired data)")
     p.add_argument("--out", required=True, help="new folder for the shards and index.json")
-    p.add_argument("--shards", type=int, default=0, help="number of shards (0: ~1 GB each)")
+    p.add_argument(
+        "--shards", type=number(int, 0), default=0, help="number of shards (0: ~1 GB each)"
+    )
     p.add_argument(
         "--encoding",
         choices=ENCODINGS,
@@ -39,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         help="auto: each file's own bytes where they decode to the training pixels, else "
         "PNG; png: always PNG; raw: uint8 pixels, no decoding at training time",
     )
-    p.add_argument("--max_images", type=int, default=0, help="only the first N (0: all)")
+    p.add_argument("--max_images", type=number(int, 0), default=0, help="only the first N (0: all)")
     return p
 
 

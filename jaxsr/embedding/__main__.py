@@ -28,8 +28,10 @@ from jaxsr.errors import EXIT_PREEMPTED, EXIT_USER_ERROR, Preempted, UserError
 _CONFIG = config_flags.DEFINE_config_file("config", None, "DASR config file[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the split, checkpoints and results.")
 _DATA = flags.DEFINE_string("data", None, "Folder of photos to split, train on and evaluate on.")
-_HELDOUT = flags.DEFINE_integer("heldout", 16, "Photos kept out of training and evaluated.")
-_SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "Seed of the photo split.")
+_HELDOUT = flags.DEFINE_integer(
+    "heldout", 16, "Photos kept out of training and evaluated.", lower_bound=1
+)
+_SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "Seed of the photo split.", lower_bound=0)
 _SIGMAS = flags.DEFINE_string("sigmas", "0.2,1.2,2.4,3.6", "Isotropic blur widths.")
 _TABLE3 = flags.DEFINE_bool(
     "table3",
@@ -38,8 +40,12 @@ _TABLE3 = flags.DEFINE_bool(
     "config trains anisotropic kernels).",
 )
 _NOISES = flags.DEFINE_string("noises", "0,5,10", "Noise levels (0-255) for --table3.")
-_CROP = flags.DEFINE_integer("crop", 48, "LR side of the patch view (the training LR patch).")
-_CROPS = flags.DEFINE_integer("crops_per_photo", 8, "Patches per held-out photo and setting.")
+_CROP = flags.DEFINE_integer(
+    "crop", 48, "LR side of the patch view (the training LR patch).", lower_bound=1
+)
+_CROPS = flags.DEFINE_integer(
+    "crops_per_photo", 8, "Patches per held-out photo and setting.", lower_bound=1
+)
 _MODEL = flags.DEFINE_string("model", "", "Study this trained workdir / model dir (no training).")
 _ALLOW_CHANGE = flags.DEFINE_bool(
     "allow_config_change", False, "Resume a workdir with a changed config (see jaxsr.main)."

@@ -29,6 +29,7 @@ import contextlib
 import datetime
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -115,8 +116,44 @@ def configure_environment() -> None:
         os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
 
 
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+
+
+def check_url(path: str) -> str:
+    """``path`` itself if it is an object-store URL in canonical form, else one sentence.
+
+    Every library on the way spells a key its own way: jaxsr's files keep it as
+    written, Orbax and TensorStore normalise ``//`` and ``.`` and decode ``%41`` to
+    ``A``. A name that two of them would read differently splits one run's files over
+    two places (``gs://b//run`` resumes ``gs://b/run``'s checkpoints past its lock), so
+    such names are refused before anything is read or written: an empty bucket or
+    segment, ``.`` or ``..`` segments, ``%``-escapes, ``#`` and ``?``, control
+    characters. One trailing ``/`` is allowed (a folder spelt as a prefix)."""
+    scheme, sep, rest = str(path).partition("://")
+    bucket, _, key = rest.partition("/")
+    segments = key[:-1].split("/") if key.endswith("/") else key.split("/")
+    problem = None
+    if not sep or not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
+        problem = "it is not a URL of the form gs://BUCKET/PATH"
+    elif not _BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
+        problem = f"{bucket!r} is not a bucket name (3-222 of a-z 0-9 . _ -)"
+    elif key and any(s == "" for s in segments):
+        problem = "it has an empty path segment ('//')"
+    elif key and any(s in (".", "..") for s in segments):
+        problem = "it has a '.' or '..' segment"
+    elif any(c in key for c in "%#?") or any(ord(c) < 32 or ord(c) == 127 for c in key):
+        problem = "it has a '%', '#', '?' or control character, which libraries decode differently"
+    if problem:
+        raise UserError(
+            f"{path!r} cannot be used: {problem}; write the object-store path in its plain "
+            "form (gs://bucket/a/b)."
+        )
+    return path
+
+
 def _fs(path: str):
     """The fsspec filesystem epath uses for ``path`` (one instance per process)."""
+    check_url(path)
     configure_environment()
     import fsspec
     from etils.epath import backend
@@ -129,7 +166,7 @@ def _fs(path: str):
 
 def _bucket(path: str) -> tuple[str, str]:
     """``('bkt', 'a/b')`` of ``gs://bkt/a/b``."""
-    rest = path.split("://", 1)[1]
+    rest = check_url(path).split("://", 1)[1]
     bucket, _, key = rest.partition("/")
     return bucket, key.rstrip("/")
 

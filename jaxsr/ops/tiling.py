@@ -56,6 +56,8 @@ def tiled_apply(
     Images smaller than a tile are padded symmetrically to one tile, so every call of
     ``fn`` sees the same shape (the last batch is padded with zero tiles).
     """
+    if tile < 1 or overlap < 0:
+        raise ValueError(f"Tiles need a side >= 1 and an overlap >= 0 (got {tile}, {overlap}).")
     if overlap >= tile:
         raise ValueError(f"The tile overlap ({overlap}) must be smaller than the tile ({tile}).")
     h, w, _ = image.shape
