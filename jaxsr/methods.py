@@ -154,6 +154,15 @@ BUILTIN = (
         },
         docs="methods/realesrgan.md",
     ),
+    Method(
+        name="Real-CUGAN",
+        tasks={},  # imported weights only: runs as a plain image-to-image network
+        models={"realcugan": "jaxsr.models.realcugan:RealCUGAN"},
+        recipes={},
+        converter="jaxsr.convert.realcugan:architecture",
+        weights="Real-CUGAN UpCunet2x/3x/4x",
+        docs="methods/realcugan.md",
+    ),
 )
 
 _registered: list[Method] = []

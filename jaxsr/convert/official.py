@@ -17,8 +17,11 @@ import numpy as np
 from jaxsr import files, methods
 from jaxsr.convert.check import check_variables
 from jaxsr.convert.common import unwrap
+from jaxsr.convert.ncnn import official_state_dict
 from jaxsr.errors import UserError
 from jaxsr.model_dir import check_output, save_model
+from jaxsr.weights.ncnn import read_ncnn
+from jaxsr.weights.safetensors import read_safetensors
 from jaxsr.weights.torch_pickle import flat_state_dict, load_torch
 from jaxsr.weights.vgg import vgg19_params_from_torch
 
@@ -52,16 +55,28 @@ def check_finite(src: str, sd: dict) -> None:
         )
 
 
+def read_state_dict(src: str) -> tuple[dict, dict]:
+    """``({official key: array}, extra model kwargs)`` of a weight file: a PyTorch
+    ``.pth``/``.pt``, a ``.safetensors``, or an ncnn ``.param`` (its ``.bin`` beside it),
+    whose layers are named as the official ``.pth`` names them."""
+    lower = src.lower()
+    if lower.endswith(".param"):
+        return official_state_dict(src, read_ncnn(src))
+    if lower.endswith(".safetensors"):
+        return flat_state_dict(unwrap(read_safetensors(src))), {}
+    obj = load_torch(src)
+    if not isinstance(obj, dict):
+        raise UserError(f"{src}: expected a state dict (a mapping), found {type(obj).__name__}.")
+    return flat_state_dict(unwrap(obj)), {}
+
+
 def convert(src: str, out: str, *, overwrite: bool = False) -> str:
     """Convert ``src`` into ``out``; returns a one-line description of what was written.
 
     ``out`` is a model directory; an existing one is replaced only with ``overwrite``,
     and a folder that holds anything else is never touched.
     """
-    obj = load_torch(src)
-    if not isinstance(obj, dict):
-        raise UserError(f"{src}: expected a state dict (a mapping), found {type(obj).__name__}.")
-    sd = flat_state_dict(unwrap(obj))
+    sd, extra = read_state_dict(src)
     check_finite(src, sd)
     try:
         found = recognise(sd)
@@ -72,6 +87,9 @@ def convert(src: str, out: str, *, overwrite: bool = False) -> str:
         ) from e
     if found is not None:
         name, cfg, variables, origins, description, inputs = found
+        if extra:
+            cfg = {**cfg, **extra}
+            description += "".join(f", {k}={v}" for k, v in extra.items())
         check_variables(src, name, cfg, variables, origins, inputs)
         save_model(
             out,

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsr.models.layers import Conv, upsample_nearest
+from jaxsr.ops.imresize import keys_cubic_matrix
 from jaxsr.ops.pixel_shuffle import pixel_shuffle
 
 ACTIVATIONS = ("prelu", "relu", "leakyrelu")
@@ -50,6 +51,9 @@ class SRVGGNetCompact(nn.Module):
       num_conv: hidden convs after the first.
       upscale: the scale ``s``.
       act_type: ``prelu`` (the releases), ``relu`` or ``leakyrelu`` (slope 0.1).
+      final_scale: 0, or a scale below ``upscale`` that the output is resized to with
+        ncnn's bicubic (:func:`jaxsr.ops.imresize.keys_cubic_matrix`): the ×2 and ×3
+        ``realesr-animevideov3`` releases are the ×4 network followed by that resize.
       dtype: compute dtype (parameters stay float32).
     """
 
@@ -59,11 +63,12 @@ class SRVGGNetCompact(nn.Module):
     num_conv: int = 16
     upscale: int = 4
     act_type: str = "prelu"
+    final_scale: int = 0
     dtype: Any = jnp.float32
 
     @property
     def scale(self) -> int:
-        return self.upscale
+        return self.final_scale or self.upscale
 
     def _act(self, index: int, x):
         if self.act_type == "prelu":
@@ -85,4 +90,13 @@ class SRVGGNetCompact(nn.Module):
         last = 2 * self.num_conv + 2
         out = Conv(self.num_out_ch * s * s, dtype=self.dtype, name=f"body_{last}")(out)
         out = pixel_shuffle(out, s).astype(jnp.float32)
-        return out + upsample_nearest(inp.astype(jnp.float32), s)
+        out = out + upsample_nearest(inp.astype(jnp.float32), s)
+        if not self.final_scale:
+            return out
+        _, h, w, _ = inp.shape  # static: the resize weights are constants of the graph
+        f = self.final_scale
+        my = jnp.asarray(keys_cubic_matrix(h * s, h * f))
+        mx = jnp.asarray(keys_cubic_matrix(w * s, w * f))
+        hp = jax.lax.Precision.HIGHEST
+        out = jnp.einsum("yY,nYXc->nyXc", my, out, precision=hp)
+        return jnp.einsum("xX,nyXc->nyxc", mx, out, precision=hp)

@@ -179,3 +179,25 @@ def imresize_uint8(img: np.ndarray, scale: float = 1.0, size=None) -> np.ndarray
     x = img[..., None] if squeeze else img
     out = imresize(x.astype(np.float64), scale, size, quantize=True).astype(np.uint8)
     return out[..., 0] if squeeze else out
+
+
+def keys_cubic_matrix(size_in: int, size_out: int, a: float = -0.75) -> np.ndarray:
+    """``(size_out, size_in)`` weights of the bicubic resize of OpenCV's ``INTER_CUBIC``
+    and ncnn's ``Interp`` (resize_type 3): Keys' kernel with ``a = -0.75``, half-pixel
+    centres, no antialiasing when shrinking, and the border pixel repeated (ncnn folds
+    the taps past the border onto it, which is the same). Unlike :func:`imresize`
+    (MATLAB: ``a = -0.5`` and a widened kernel when shrinking), this is the resize that
+    ncnn graphs end with, such as Real-ESRGAN's ×2/×3 ``realesr-animevideov3``."""
+    x = (np.arange(size_out, dtype=np.float64) + 0.5) * (size_in / size_out) - 0.5
+    x = x.astype(np.float32).astype(np.float64)  # ncnn computes the position in float
+    left = np.floor(x)
+    t = x - left
+    taps = np.stack([t + 1, t, 1 - t, 2 - t], axis=1)
+    near = (a + 2) * taps**3 - (a + 3) * taps**2 + 1
+    far = a * taps**3 - 5 * a * taps**2 + 8 * a * taps - 4 * a
+    w = np.where(taps <= 1, near, far)
+    w[:, 3] = 1.0 - w[:, :3].sum(axis=1)
+    idx = np.clip(left[:, None].astype(int) + np.arange(-1, 3)[None, :], 0, size_in - 1)
+    m = np.zeros((size_out, size_in))
+    np.add.at(m, (np.repeat(np.arange(size_out), 4), idx.ravel()), w.ravel())
+    return m.astype(np.float32)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from jaxsr import files, methods
+from jaxsr import files, methods, zoo
 from jaxsr.errors import UserError
 from jaxsr.model_dir import MODEL_FILE, is_model_path, read_model_dir
 from jaxsr.train.checkpoint import restore_raw_state
@@ -30,6 +30,8 @@ def read_workdir(path: str) -> tuple[str, dict, dict, dict]:
 def load_pretrained(path: str) -> tuple[str, dict, dict, dict | None]:
     """``(model name, kwargs, variables, raw state or None)`` of a model directory or a
     workdir (the raw state: every network a run trained, for ``Task.init_from``)."""
+    if zoo.is_name(path):  # a published model: converted once into the cache
+        path = zoo.model_path(path)
     if is_model_path(path):
         return (*read_model_dir(path), None)
     if files.exists(os.path.join(path, CONFIG_FILE)):
