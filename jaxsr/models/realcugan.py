@@ -16,8 +16,8 @@ official code does for them. :meth:`RealCUGAN.network` is the padded-in, cropped
 graph alone: what the ncnn files hold (their program pads and adds the ×4 residual).
 
 Parameter names follow the official ``state_dict`` with ``.`` as ``/`` and
-``conv.0``/``conv.2`` as ``conv_0``/``conv_2``. Parameter counts: ×2 1,283,040;
-×3 1,286,112; ×4 1,402,432 (SE and pro models alike: pro changes only the mapping).
+``conv.0``/``conv.2`` as ``conv_0``/``conv_2``. Parameter counts: ×2 1,284,598;
+×3 1,286,326; ×4 1,406,812 (``se`` and ``pro`` alike: pro changes only the mapping).
 """
 
 from __future__ import annotations
