@@ -157,7 +157,7 @@ LAYERS = (
     {"errors", "files", "methods", "trees", "cli_flags"},  # the ground: no jaxsr beneath
     {"ops", "metrics"},  # image ops and metrics
     {"models", "losses", "data", "weights"},  # networks, losses, input, weight files
-    {"model_dir", "convert", "recipes"},  # model directories, official key mappings
+    {"model_dir", "convert", "recipes", "zoo"},  # model dirs, official keys, models by name
     {"train", "eval"},  # the generic loop and its plumbing; evaluation as a library
     {"tasks"},  # the methods' steps
     {
@@ -172,6 +172,7 @@ CLIS = CLI_MODULES | {
     "jaxsr.pix2pixhd_features",
     "jaxsr.data.prepare",
     "jaxsr.embedding.__main__",
+    "jaxsr.models.__main__",
     "jaxsr",  # the package's own __init__: the user's entry (jaxsr.load_model)
 }
 

@@ -22,6 +22,11 @@ NUMPY_IO = {"load", "save", "savez", "savez_compressed", "fromfile", "loadtxt", 
 
 # (file, enclosing function, call): why the path is local.
 LOCAL_ONLY = {
+    # The published models' wheels and their conversion cache are local by nature (an
+    # installed package; a per-user cache locked with flock); a zoo name is never a URL.
+    ("zoo.py", "installed", "os.path.isfile"): "an installed wheel's file",
+    ("zoo.py", "is_name", "os.path.exists"): "a local name that shadows a zoo name",
+    ("zoo.py", "model_path", "open"): "the local cache's flock file",
     # Writes into the local temporary of files.atomic_path / files.atomic_dir, which
     # then becomes the (local or remote) target.
     ("convert/official.py", "convert", "open"): "files.atomic_path temporary",
