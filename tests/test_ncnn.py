@@ -305,3 +305,64 @@ def test_safetensors_of_the_official_layout_convert_alike(name, tmp_path):
     )
     with pytest.raises(UserError, match="NaN or infinite values"):
         convert(str(tmp_path / "nan.safetensors"), str(tmp_path / "d"))
+
+
+def test_finetune_starts_from_the_published_model(tmp_path, monkeypatch):
+    """Issue 36, item 6: ``configs/realesrgan.py:finetune_demo`` takes G (and its EMA)
+    from the published model by name and D from scratch; at step 0 the run's model is
+    the imported model, so its step-0 evaluation is the imported model's."""
+    from conftest import recipe_config
+
+    from jaxsr.train.loop import train_and_evaluate
+
+    _param("realesr-animevideov3-x4")
+    monkeypatch.setenv(zoo.CACHE_ENV, str(tmp_path / "cache"))
+    config = recipe_config("realesrgan", "finetune_demo", num_train_steps=0)
+    config.data.eval.max_images = 1
+    state = train_and_evaluate(config, str(tmp_path / "w"))
+    _, imported = load_model("realesr-animevideov3-x4")
+    for a, b, c in zip(
+        jax.tree_util.tree_leaves(imported["params"]),
+        jax.tree_util.tree_leaves(state.ema),  # what the step-0 evaluation runs
+        jax.tree_util.tree_leaves(state.params["g"]),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    assert "d" in state.params  # the discriminator exists, from scratch
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "stablehlo"])
+def test_realcugan_exports_verified(fmt, tmp_path, monkeypatch, capsys):
+    """Issue 36, item 2: Real-CUGAN exports to ONNX and StableHLO at symbolic sizes
+    (reflect padding and crops in lax slices), each verified against jaxsr at two sizes
+    before it is kept; the smallest side (20 for ×2) is in the graph's rule."""
+    from jaxsr.export import main as export_main
+
+    _param("realcugan-se-x2")
+    monkeypatch.setenv(zoo.CACHE_ENV, str(tmp_path / "cache"))
+    out = tmp_path / f"cugan.{fmt}"
+    assert export_main(["--model=realcugan-se-x2", f"--format={fmt}", f"--out={out}"]) == 0
+    assert "any height and width from 20" in capsys.readouterr().out
+    assert out.exists()
+
+
+def test_benchmark_rows_of_a_published_model(tmp_path, monkeypatch):
+    """Issue 36, item 8: the three rows (XLA, ONNX Runtime, ncnn) of a published model."""
+    from conftest import run_jaxsr
+
+    _param("realesr-animevideov3-x4")
+    pytest.importorskip("ncnn")
+    proc = run_jaxsr(
+        "jaxsr.benchmark",
+        "--published=realesr-animevideov3-x4",
+        "--infer_size=32",
+        "--steps=1",
+        JAXSR_CACHE=str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "realesr-animevideov3-x4: one 32x32 input, ×4" in out
+    for row in ("jaxsr (XLA, jit)", "jaxsr ONNX (onnxruntime)", "ncnn"):
+        line = next(ln for ln in out.splitlines() if ln.startswith(row))
+        assert "skipped" not in line and len(line.split()) >= 5, line

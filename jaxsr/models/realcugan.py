@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsr.models.layers import Conv, upsample_nearest
+from jaxsr.ops.padding import reflect_pad, round_up
 from jaxsr.ops.pixel_shuffle import pixel_shuffle
 
 # scale -> (reflect padding, size multiple) of the official tile_mode 0 forward
@@ -40,7 +41,9 @@ def _lrelu(x):
 
 
 def _crop(x, n: int):
-    return x[:, n:-n, n:-n, :]
+    """``F.pad(x, (-n, -n, -n, -n))``, in lax slices (symbolic sizes export)."""
+    x = jax.lax.slice_in_dim(x, n, x.shape[1] - n, axis=1)
+    return jax.lax.slice_in_dim(x, n, x.shape[2] - n, axis=2)
 
 
 class ConvTransposeValid(nn.Module):
@@ -157,6 +160,12 @@ class RealCUGAN(nn.Module):
     pro: bool = False
     dtype: Any = jnp.float32
 
+    @property
+    def min_side(self) -> int:
+        """The smallest side the forward takes: reflect padding must stay inside."""
+        pad, m = _PADDING[self.scale]
+        return pad + m
+
     def setup(self):
         if self.scale not in _PADDING:
             raise ValueError(f"Real-CUGAN has scales 2, 3 and 4, not {self.scale}.")
@@ -180,9 +189,11 @@ class RealCUGAN(nn.Module):
             x = x * 0.7 + 0.15
         _, h, w, _ = x.shape
         pad, m = _PADDING[self.scale]
-        ph, pw = -(-h // m) * m, -(-w // m) * m
-        padded = jnp.pad(x, ((0, 0), (pad, pad + ph - h), (pad, pad + pw - w), (0, 0)), "reflect")
-        y = self.network(padded)[:, : h * self.scale, : w * self.scale, :]
+        padded = reflect_pad(x, 1, pad, pad + round_up(h, m) - h)
+        padded = reflect_pad(padded, 2, pad, pad + round_up(w, m) - w)
+        y = self.network(padded)
+        y = jax.lax.slice_in_dim(y, 0, h * self.scale, axis=1)
+        y = jax.lax.slice_in_dim(y, 0, w * self.scale, axis=2)
         if self.scale == 4:
             y = y + upsample_nearest(x, 4)
         return (y - 0.15) / 0.7 if self.pro else y

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsr.models.layers import Conv, upsample_nearest
-from jaxsr.ops.imresize import keys_cubic_matrix
+from jaxsr.ops.imresize import keys_cubic_resize
 from jaxsr.ops.pixel_shuffle import pixel_shuffle
 
 ACTIVATIONS = ("prelu", "relu", "leakyrelu")
@@ -52,7 +52,7 @@ class SRVGGNetCompact(nn.Module):
       upscale: the scale ``s``.
       act_type: ``prelu`` (the releases), ``relu`` or ``leakyrelu`` (slope 0.1).
       final_scale: 0, or a scale below ``upscale`` that the output is resized to with
-        ncnn's bicubic (:func:`jaxsr.ops.imresize.keys_cubic_matrix`): the ×2 and ×3
+        ncnn's bicubic (:func:`jaxsr.ops.imresize.keys_cubic_resize`): the ×2 and ×3
         ``realesr-animevideov3`` releases are the ×4 network followed by that resize.
       dtype: compute dtype (parameters stay float32).
     """
@@ -93,10 +93,5 @@ class SRVGGNetCompact(nn.Module):
         out = out + upsample_nearest(inp.astype(jnp.float32), s)
         if not self.final_scale:
             return out
-        _, h, w, _ = inp.shape  # static: the resize weights are constants of the graph
-        f = self.final_scale
-        my = jnp.asarray(keys_cubic_matrix(h * s, h * f))
-        mx = jnp.asarray(keys_cubic_matrix(w * s, w * f))
-        hp = jax.lax.Precision.HIGHEST
-        out = jnp.einsum("yY,nYXc->nyXc", my, out, precision=hp)
-        return jnp.einsum("xX,nyXc->nyxc", mx, out, precision=hp)
+        out = keys_cubic_resize(out, 1, self.final_scale, s)
+        return keys_cubic_resize(out, 2, self.final_scale, s)

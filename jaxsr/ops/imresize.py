@@ -181,23 +181,50 @@ def imresize_uint8(img: np.ndarray, scale: float = 1.0, size=None) -> np.ndarray
     return out[..., 0] if squeeze else out
 
 
-def keys_cubic_matrix(size_in: int, size_out: int, a: float = -0.75) -> np.ndarray:
-    """``(size_out, size_in)`` weights of the bicubic resize of OpenCV's ``INTER_CUBIC``
-    and ncnn's ``Interp`` (resize_type 3): Keys' kernel with ``a = -0.75``, half-pixel
-    centres, no antialiasing when shrinking, and the border pixel repeated (ncnn folds
-    the taps past the border onto it, which is the same). Unlike :func:`imresize`
-    (MATLAB: ``a = -0.5`` and a widened kernel when shrinking), this is the resize that
-    ncnn graphs end with, such as Real-ESRGAN's ×2/×3 ``realesr-animevideov3``."""
-    x = (np.arange(size_out, dtype=np.float64) + 0.5) * (size_in / size_out) - 0.5
-    x = x.astype(np.float32).astype(np.float64)  # ncnn computes the position in float
-    left = np.floor(x)
-    t = x - left
-    taps = np.stack([t + 1, t, 1 - t, 2 - t], axis=1)
-    near = (a + 2) * taps**3 - (a + 3) * taps**2 + 1
-    far = a * taps**3 - 5 * a * taps**2 + 8 * a * taps - 4 * a
-    w = np.where(taps <= 1, near, far)
-    w[:, 3] = 1.0 - w[:, :3].sum(axis=1)
-    idx = np.clip(left[:, None].astype(int) + np.arange(-1, 3)[None, :], 0, size_in - 1)
-    m = np.zeros((size_out, size_in))
-    np.add.at(m, (np.repeat(np.arange(size_out), 4), idx.ravel()), w.ravel())
-    return m.astype(np.float32)
+def keys_cubic_taps(num: int, den: int, a: float = -0.75):
+    """``[(first tap, 4 weights)]`` per output phase of a resize by ``num/den`` (< 1 or
+    > 1) with OpenCV's ``INTER_CUBIC`` / ncnn's ``Interp`` (resize_type 3) bicubic:
+    Keys' kernel with ``a = -0.75``, half-pixel centres, no antialiasing when shrinking.
+    Output ``num·q + r`` reads inputs ``den·q + first_r + (-1, 0, 1, 2)``: the weights
+    repeat every ``num`` outputs, so the resize is ``num`` strided sums at any size."""
+    phases = []
+    for r in range(num):
+        x = (r + 0.5) * den / num - 0.5
+        left = math.floor(x)
+        t = x - left
+        d = np.array([t + 1, t, 1 - t, 2 - t])
+        w = np.where(
+            d <= 1, (a + 2) * d**3 - (a + 3) * d**2 + 1, a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
+        )
+        w[3] = 1.0 - w[:3].sum()
+        phases.append((left, w.astype(np.float32)))
+    return phases
+
+
+def keys_cubic_resize(x, axis: int, num: int, den: int):
+    """Resize ``x`` along ``axis`` by ``num/den`` (its size a multiple of ``den``) with
+    :func:`keys_cubic_taps`; the border pixel repeats (ncnn folds the taps past the
+    border onto it, which is the same). In lax slices: any (symbolic) size, and work
+    linear in the size. Used by the ×2/×3 ``realesr-animevideov3`` releases, which are
+    the ×4 network resized by ncnn's bicubic."""
+    import jax
+
+    n = x.shape[axis]
+    phases = keys_cubic_taps(num, den)
+    lo = 1 - min(left for left, _ in phases)
+    hi = max(left for left, _ in phases) + 3
+    edge = lambda i: jax.lax.slice_in_dim(x, i, i + 1, axis=axis)  # noqa: E731
+    xp = jax.lax.concatenate([edge(0)] * lo + [x] + [edge(n - 1)] * hi, axis)
+    count = n // den
+    outs = []
+    for left, w in phases:
+        acc = 0.0
+        for j in range(4):
+            start = lo + left - 1 + j
+            tap = jax.lax.slice_in_dim(xp, start, start + den * (count - 1) + 1, den, axis)
+            acc = acc + float(w[j]) * tap
+        outs.append(acc)
+    stacked = jnp.stack(outs, axis=axis + 1)
+    shape = list(x.shape)
+    shape[axis] = count * num
+    return stacked.reshape(shape)

@@ -29,7 +29,7 @@ def pad_to_multiple(x, m: int):
             x = jax.numpy.pad(x, widths, mode="edge")
             continue
         # Rows to add, (-n) mod m; no floor division of a negative size (ONNX truncates).
-        k = m * ((n + m - 1) // m) - n
+        k = round_up(n, m) - n
         # x[n-2], ..., x[n-1-k] in lax's slices, reversal and concatenation: jnp.pad's
         # reflect mode gathers and jnp.concatenate has its own shape rule in the ONNX
         # converter (jax2onnx 0.17), both wrong with symbolic sizes.
@@ -53,3 +53,23 @@ def at_any_size(fn, m: int, scale: int, factors=(1,)):
         return jax.lax.slice_in_dim(out, 0, scale * w, axis=2)
 
     return run
+
+
+def reflect_pad(x, axis: int, before: int, after):
+    """``np.pad(mode="reflect")`` of ``before`` and ``after`` rows on ``axis`` (PyTorch's
+    ``F.pad(..., "reflect")``), in lax slices so that it traces with symbolic sizes
+    (``after`` may be symbolic too). The side must exceed both amounts, as in PyTorch."""
+    n = x.shape[axis]
+    if isinstance(n, int) and isinstance(after, int) and n <= max(before, after):
+        raise ValueError(f"Reflect padding of {max(before, after)} needs a side above it, not {n}.")
+    parts = [x]
+    if before:
+        parts.insert(0, jax.lax.rev(jax.lax.slice_in_dim(x, 1, 1 + before, axis=axis), (axis,)))
+    parts.append(jax.lax.rev(jax.lax.slice_in_dim(x, n - 1 - after, n - 1, axis=axis), (axis,)))
+    return jax.lax.concatenate(parts, axis)
+
+
+def round_up(n, m: int):
+    """``n`` rounded up to a multiple of ``m``, without floor division of a negative
+    size (ONNX's Div truncates): also for symbolic sizes."""
+    return m * ((n + m - 1) // m)

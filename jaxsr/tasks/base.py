@@ -49,6 +49,7 @@ from jaxsr.data.pipeline import train_dataset
 from jaxsr.data.sources import check_source_config
 from jaxsr.errors import UserError
 from jaxsr.eval.evaluator import Evaluator
+from jaxsr.models import build_model
 from jaxsr.ops.ensemble import self_ensemble
 from jaxsr.ops.padding import at_any_size
 from jaxsr.tasks.signature import GraphSignature, image_graph
@@ -150,7 +151,9 @@ class Task(abc.ABC):
         generator ('g') and its EMA copy. The optimizer state stays as ``init`` made it:
         optax initialises from shapes only, so it already is the state of these weights."""
         want = self.model_spec(self.config)
-        if (name, kwargs) != want:
+        # Compared as built modules: a converted model names every field (num_in_ch=3),
+        # a config only those it sets, and both build the same network.
+        if name != want[0] or build_model(name, **kwargs) != build_model(want[0], **want[1]):
             raise UserError(
                 f"init_from={self.config.init_from!r} holds {name} {kwargs}, but this config "
                 f"builds {want[0]} {want[1]}; match config.model/scale to it."
@@ -203,8 +206,14 @@ class Task(abc.ABC):
         """The network as ``python -m jaxsr.export`` writes it (ONNX, StableHLO): its
         inputs, size rule and function (:mod:`jaxsr.tasks.signature`). ``config`` is the
         training run's, ``None`` for a converted model. Default: one image in, one out;
-        a network that needs sizes in multiples declares ``size_multiple``."""
-        return image_graph(module, variables, multiple=getattr(module, "size_multiple", 1))
+        a network that needs sizes in multiples declares ``size_multiple``, one that needs
+        a smallest side ``min_side``."""
+        return image_graph(
+            module,
+            variables,
+            multiple=getattr(module, "size_multiple", 1),
+            min_side=getattr(module, "min_side", 0),
+        )
 
     @classmethod
     def tile_predictor(cls, module, variables, *, ensemble: bool = False):

@@ -128,6 +128,11 @@ class _RealWorldPairs:
         skipped as non-finite: the pair is data, not a result of the bad update)."""
         rng, deg_rng, pool_rng = jax.random.split(state.rng, 3)
         gt = batch["gt"].astype(jnp.float32) / 255.0
+        if "lq" in batch:
+            # Paired LR/HR folders (the official finetune_realesrgan_x4plus_pairdata.yml,
+            # high_order_degradation: False): the LR as given, no degradations, no pool.
+            lq = batch["lq"].astype(jnp.float32) / 255.0
+            return gt, usm_sharp(gt), lq, state.replace(rng=rng)
         lq = degrade(deg_rng, gt, self.config)["lq"]
         extras = state.extras
         if "pool" in extras:

@@ -78,11 +78,11 @@ class GraphSignature:
         return at_any_size(self.fn, self.multiple, self.scale, factors)
 
 
-def image_graph(module, variables, *, multiple: int = 1) -> GraphSignature:
+def image_graph(module, variables, *, multiple: int = 1, min_side: int = 0) -> GraphSignature:
     """The graph of an image-to-image network ``module.apply(variables, x)``: one image
     in, one image out, clamped to [0, 1] as ``jaxsr.upscale`` writes it."""
 
     def fn(x):
         return jnp.clip(module.apply(variables, x), 0.0, 1.0)
 
-    return GraphSignature((GraphInput("input"),), fn, module.scale, multiple)
+    return GraphSignature((GraphInput("input"),), fn, module.scale, multiple, min_side=min_side)
