@@ -50,7 +50,8 @@ def is_model_dir(path: str) -> bool:
 def check_output(out: str, inputs=(), *, overwrite: bool = False, kind: str = "dir") -> None:
     """Refuse an output path whose writing could destroy something jaxsr did not make.
 
-    ``out`` may not be (or contain) one of ``inputs``; an existing ``out`` must be an
+    ``out`` may not be (or contain) one of ``inputs``, nor lie inside an input folder (a
+    model directory, a workdir); an existing ``out`` must be an
     empty folder or a jaxsr model directory (``kind='dir'``) or a file (``kind='file'``),
     and is replaced only with ``overwrite``.
     """
@@ -60,6 +61,12 @@ def check_output(out: str, inputs=(), *, overwrite: bool = False, kind: str = "d
         if src_real == real or src_real.startswith(real.rstrip("/") + "/"):
             raise UserError(
                 f"--out {out!r} is or contains the input {src!r}; choose another output path."
+            )
+        if real.startswith(src_real.rstrip("/") + "/") and files.isdir(src):
+            # e.g. export --out=MODEL/variables.npz would replace the model's own weights
+            raise UserError(
+                f"--out {out!r} lies inside the input folder {src!r}; jaxsr never writes into "
+                "its inputs: choose a path outside it."
             )
     if not files.exists(out):
         return

@@ -4,6 +4,7 @@ against ``module.apply``; the official-weight chain against a PyTorch module; th
 ONNX Runtime backend of ``jaxsr.upscale`` on odd images."""
 
 import json
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -157,6 +158,18 @@ def test_fixed_batch_float16_and_the_output_rules(model_dirs, tmp_path, capsys):
     assert "--batch='none'" in capsys.readouterr().err
 
 
+def test_export_never_writes_inside_its_input_model(model_dirs, capsys):
+    """Issue 38, item 7, replayed: ``export --out=MODEL/variables.npz --overwrite``
+    replaced the model's own weights."""
+    src = pathlib.Path(model_dirs["srvgg"])
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    for name in ("variables.npz", "model.onnx"):
+        args = [f"--model={src}", "--format=onnx", f"--out={src / name}", "--overwrite"]
+        assert export_main(args) == 2
+        assert "lies inside the input folder" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before
+
+
 def test_a_mismatch_is_an_error_and_leaves_nothing(model_dirs, tmp_path, monkeypatch):
     monkeypatch.setitem(export_lib.TOLERANCE, "float32", -1.0)  # no file can pass
     out = tmp_path / "bad.onnx"
@@ -241,3 +254,71 @@ def test_evaluate_with_onnxruntime_scores_as_jax(model_dirs, tmp_path, capsys):
     prior = [f"--model={model_dirs['sftgan']}", f"--data={hr}", "--backend=onnxruntime"]
     assert evaluate_main(prior) == 2
     assert "takes input, prior: not an image-to-image model" in capsys.readouterr().err
+
+
+def _foreign(src: pathlib.Path, dst: pathlib.Path, **meta) -> None:
+    """``src`` as another tool would write it: no jaxsr metadata (or ``meta`` instead),
+    the output not named ``output``."""
+    import onnx
+
+    model = onnx.load(str(src))
+    del model.metadata_props[:]
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    old = model.graph.output[0].name
+    for node in model.graph.node:
+        node.output[:] = ["sr" if o == old else o for o in node.output]
+    model.graph.output[0].name = "sr"
+    onnx.save(model, str(dst))
+
+
+def test_onnx_files_of_other_tools_run_by_a_probed_scale(model_dirs, tmp_path, capsys):
+    """Issue 38, items 6 and 11, replayed: an ONNX file without jaxsr metadata (as
+    Real-ESRGAN's pytorch2onnx.py writes) gave a ValueError in upscale, and evaluate
+    refused every --scale; damaged metadata, other inputs and run-time failures were
+    tracebacks. Now the scale is probed, --scale is checked against it, and the rest is
+    one sentence."""
+    from jaxsr.evaluate import main as evaluate_main
+
+    ours = tmp_path / "ours.onnx"
+    export_lib.export_model(model_dirs["rrdbnet_x4"], "onnx", str(ours))
+    foreign = tmp_path / "foreign.onnx"
+    _foreign(ours, foreign)
+    model = OnnxModel(str(foreign))
+    assert model.scale == 4 and model.output_name == "sr"
+    src = tmp_path / "in"
+    write_image(str(src / "photo.png"), builtin_photo("chelsea")[:30, :41])
+    for m, out in ((ours, "a"), (foreign, "b")):
+        args = [f"--model={m}", f"--input={src}", f"--output={tmp_path / out}", "--tile=16"]
+        assert upscale_main([*args, "--tile_overlap=4", "--backend=onnxruntime"]) == 0
+    a, b = (read_image(str(tmp_path / d / "photo_x4.png")).pixels for d in "ab")
+    np.testing.assert_array_equal(a, b)
+    hr = tmp_path / "hr"
+    write_image(str(hr / "a.png"), builtin_photo("astronaut")[:48, :40])
+    base = [f"--model={foreign}", f"--data={hr}", "--backend=onnxruntime"]
+    assert evaluate_main([*base, "--scale=4", f"--out={tmp_path / 'e.json'}"]) == 0
+    assert evaluate_main([*base, "--scale=2", f"--out={tmp_path / 'f.json'}"]) == 2
+    assert "--scale=2 but the model" in capsys.readouterr().err
+    for value in ("abc", "0", "-4"):
+        bad = tmp_path / f"bad{value}.onnx"
+        _foreign(ours, bad, jaxsr_scale=value)
+        with pytest.raises(UserError, match=f"jaxsr_scale='{value}' is not a whole number"):
+            OnnxModel(str(bad))
+    with pytest.raises(UserError, match=r"failed on a 40×40 input in ONNX Runtime"):
+        model(np.zeros((1, 40, 40, 5), np.float32))  # 5 channels: the graph's conv refuses
+
+
+@pytest.mark.parametrize("shape", [["N", "C"], ["N", 1, "H", "W"]])
+def test_an_onnx_file_that_is_no_rgb_image_model_is_one_sentence(tmp_path, shape):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    path = tmp_path / "other.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(UserError, match=r"jaxsr runs ONNX image models of one input"):
+        OnnxModel(str(path))

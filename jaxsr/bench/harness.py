@@ -307,7 +307,7 @@ def infer_onnx(config, size: int, tile: int) -> dict:
     t0 = time.perf_counter()
     sig = image_graph(model, variables, multiple=getattr(model, "size_multiple", 1))
     try:
-        session = runtimes.OnnxModel(formats.onnx_bytes(sig, None, {}))
+        session = runtimes.OnnxModel(formats.onnx_bytes(sig, None, {"jaxsr_scale": sig.scale}))
     except Exception as e:  # a method's network may use an op the converter lacks
         return {"skipped": f"not exportable to ONNX ({type(e).__name__}: {str(e)[:120]})"}
     compile_s = time.perf_counter() - t0

@@ -56,7 +56,7 @@ def _onnx(module, variables, x, steps: int) -> dict:
         min_side=getattr(module, "min_side", 0),
     )
     try:
-        session = runtimes.OnnxModel(formats.onnx_bytes(sig, None, {}))
+        session = runtimes.OnnxModel(formats.onnx_bytes(sig, None, {"jaxsr_scale": sig.scale}))
     except Exception as e:  # e.g. the ×2/×3 animevideov3's static resize matrices
         return {"skipped": f"not exportable to ONNX ({type(e).__name__}: {str(e)[:100]})"}
     compile_s = time.perf_counter() - t0
