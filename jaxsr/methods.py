@@ -50,6 +50,8 @@ class Method:
         way to feed the jaxsr step); ``custom`` (``run(config, steps, options)``, a
         benchmark of its own instead of the standard one).
       docs: the method's page under ``docs/``.
+      scales: the ``config.scale`` values its tasks train (checked before a run writes
+        anything); empty: any.
     """
 
     name: str
@@ -60,6 +62,7 @@ class Method:
     weights: str = ""
     bench: dict = dataclasses.field(default_factory=dict)
     docs: str = ""
+    scales: tuple = ()
 
 
 BUILTIN = (
@@ -75,6 +78,7 @@ BUILTIN = (
             "torch_infer": "benchmarks.torch_reference:esrgan_infer",
         },
         docs="methods/esrgan.md",
+        scales=(1, 2, 4),
     ),
     Method(
         name="DASR",
@@ -89,6 +93,7 @@ BUILTIN = (
             "jaxsr_extra": "jaxsr.bench.dasr:host_degradation",
         },
         docs="methods/dasr.md",
+        scales=(2, 3, 4),
     ),
     Method(
         name="MIRNet",
@@ -102,6 +107,7 @@ BUILTIN = (
             "torch_infer": "benchmarks.torch_reference:mirnet_infer",
         },
         docs="methods/mirnet.md",
+        scales=(1,),
     ),
     Method(
         name="pix2pixHD",
@@ -117,6 +123,7 @@ BUILTIN = (
         weights="pix2pixHD G/D/E",
         bench={"custom": "jaxsr.bench.pix2pixhd:run"},
         docs="methods/pix2pixhd.md",
+        scales=(1,),
     ),
     Method(
         name="SFTGAN",
@@ -126,6 +133,7 @@ BUILTIN = (
         converter="jaxsr.convert.sftgan:architecture",
         weights="SFTGAN",
         docs="methods/sftgan.md",
+        scales=(4,),
     ),
     Method(
         name="SPSAGAN",
@@ -134,6 +142,7 @@ BUILTIN = (
         recipes={"spsagan": "spsagan"},
         bench={"custom": "jaxsr.bench.spsagan:run"},
         docs="methods/spsagan.md",
+        scales=(4,),
     ),
     Method(
         name="Real-ESRGAN",
@@ -153,6 +162,7 @@ BUILTIN = (
             "torch_infer": "benchmarks.torch_reference:realesrgan_infer",
         },
         docs="methods/realesrgan.md",
+        scales=(1, 2, 4),
     ),
     Method(
         name="Real-CUGAN",

@@ -48,25 +48,40 @@ from jaxsr.saved_model import load_model_and_task
 
 
 def upscale_picture(
-    apply_fn, pic: Picture, *, scale: int, tile: int, overlap: int, batch: int, desc: str = ""
+    apply_fn,
+    pic: Picture,
+    *,
+    scale: int,
+    tile: int,
+    overlap: int,
+    batch: int,
+    desc: str = "",
+    min_side: int = 1,
 ) -> Picture:
-    """Run the model on a decoded picture; returns a picture of the same kind (depth, channels)."""
+    """Run the model on a decoded picture; returns a picture of the same kind (depth,
+    channels). ``tile`` 0: the whole image at once (no padding to a square); an image
+    with a side below ``min_side`` (the model's smallest) is mirrored up to it and the
+    output cropped back."""
     rgb = pic.rgb_float()
     h, w, _ = rgb.shape
-    size = tile if tile > 0 else max(h, w)
-    n_tiles = len(tile_windows(max(h, size), max(w, size), size, overlap if tile > 0 else 0))
-    bar = progress_bar(total=n_tiles, desc=desc, unit="tile") if n_tiles > 1 else None
-    out = tiled_apply(
-        apply_fn,
-        rgb,
-        scale=scale,
-        tile=size,
-        overlap=overlap if tile > 0 else 0,
-        batch=batch if tile > 0 else 1,
-        progress=bar.update if bar else None,
-    )
-    if bar is not None:
-        bar.close()
+    if tile > 0:
+        n_tiles = len(tile_windows(max(h, tile), max(w, tile), tile, overlap))
+        bar = progress_bar(total=n_tiles, desc=desc, unit="tile") if n_tiles > 1 else None
+        out = tiled_apply(
+            apply_fn,
+            rgb,
+            scale=scale,
+            tile=tile,
+            overlap=overlap,
+            batch=batch,
+            progress=bar.update if bar else None,
+        )
+        if bar is not None:
+            bar.close()
+    else:  # the whole image at its own shape; a side below the model's smallest mirrored
+        ph, pw = max(h, min_side) - h, max(w, min_side) - w
+        padded = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="symmetric") if ph or pw else rgb
+        out = np.asarray(apply_fn(padded[None]), np.float32)[0, : h * scale, : w * scale]
     out = np.clip(out, 0.0, 1.0)
     channels = pic.pixels.shape[-1]
     if channels in (1, 2):  # grayscale (+ alpha): back to one channel
@@ -108,7 +123,8 @@ def make_apply(
     denoise_strength: float = 1.0,
     wdn_model: str = "",
 ):
-    """``(tiles -> outputs, scale)`` of a model, as its task feeds it (``Task.tile_predictor``).
+    """``(tiles -> outputs, scale, smallest side)`` of a model, as its task feeds it
+    (``Task.tile_predictor``).
 
     ``denoise_strength`` < 1 blends the weights with ``wdn_model``'s (Real-ESRGAN's
     ``realesr-general-wdn-x4v3``, its weak-denoise twin) as the official inference's
@@ -132,17 +148,17 @@ def make_apply(
         run = task.tile_predictor(module, jax.device_put(variables), ensemble=ensemble)
     except UserError as e:
         raise UserError(f"{model_path}: {e}") from e
-    return run, module.scale
+    return run, module.scale, getattr(module, "min_side", 1)
 
 
 def make_onnx_apply(model_path: str, dtype: str, ensemble: bool, denoise_strength: float):
-    """``(tiles -> outputs, scale)`` in ONNX Runtime: an ``.onnx`` file, or a jaxsr model
-    exported now (``jaxsr.deploy.export.onnx_image_model``)."""
+    """``(tiles -> outputs, scale, smallest side)`` in ONNX Runtime: an ``.onnx`` file, or
+    a jaxsr model exported now (``jaxsr.deploy.export.onnx_image_model``)."""
     if ensemble or denoise_strength != 1.0:
         flag = "--self_ensemble" if ensemble else "--denoise_strength"
         raise UserError(f"{flag} runs with --backend=jax only.")
     model = onnx_image_model(model_path, dtype)
-    return model, model.scale
+    return model, model.scale, model.min_side
 
 
 def _input_files(path: str) -> list[str]:
@@ -202,16 +218,21 @@ def main(argv=None) -> int:
         )
     inputs = _input_files(args.input)
     if args.backend == "onnxruntime":
-        apply_fn, scale = make_onnx_apply(
+        apply_fn, scale, min_side = make_onnx_apply(
             args.model, args.dtype, args.self_ensemble, args.denoise_strength
         )
     else:
-        apply_fn, scale = make_apply(
+        apply_fn, scale, min_side = make_apply(
             args.model,
             args.dtype,
             args.self_ensemble,
             denoise_strength=args.denoise_strength,
             wdn_model=args.wdn_model,
+        )
+    if 0 < args.tile < min_side:
+        raise UserError(
+            f"--tile={args.tile} is below the smallest side this model takes ({min_side}); "
+            f"give --tile={min_side} or more, or --tile=0."
         )
     inputs, earlier = drop_own_outputs(inputs, args.output, scale)
     if earlier:
@@ -226,15 +247,21 @@ def main(argv=None) -> int:
             if files.exists(dst) and not args.overwrite:
                 print(f"[{i}/{len(inputs)}] {dst} exists, kept (--overwrite replaces it)")
                 continue
-            result = upscale_picture(
-                apply_fn,
-                pic,
-                scale=scale,
-                tile=args.tile,
-                overlap=args.tile_overlap,
-                batch=args.batch,
-                desc=f"[{i}/{len(inputs)}] {os.path.basename(path)}",
-            )
+            try:
+                result = upscale_picture(
+                    apply_fn,
+                    pic,
+                    scale=scale,
+                    tile=args.tile,
+                    overlap=args.tile_overlap,
+                    batch=args.batch,
+                    desc=f"[{i}/{len(inputs)}] {os.path.basename(path)}",
+                    min_side=min_side,
+                )
+            except UserError as e:  # the model failed on this image: the others go on
+                failed += 1
+                print(f"[{i}/{len(inputs)}] skipped: {path}: {e}", file=sys.stderr)
+                continue
             write_image(dst, result.pixels)
             written += 1
             h, w = pic.pixels.shape[:2]

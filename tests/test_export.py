@@ -322,3 +322,17 @@ def test_an_onnx_file_that_is_no_rgb_image_model_is_one_sentence(tmp_path, shape
     onnx.save(model, str(path))
     with pytest.raises(UserError, match=r"jaxsr runs ONNX image models of one input"):
         OnnxModel(str(path))
+
+
+def test_a_discriminator_is_refused_by_export_and_upscale(tmp_path, capsys):
+    """Issue 38, item 11: a converted U-Net discriminator gave an AttributeError."""
+    kw = dict(num_in_ch=3, num_feat=4, skip_connection=True)
+    d = build_model("unet_discriminator_sn", **kw)
+    variables = d.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    save_model(str(tmp_path / "d"), "unet_discriminator_sn", kw, variables)
+    write_image(str(tmp_path / "in" / "x.png"), builtin_photo("chelsea")[:20, :20])
+    assert export_main([f"--model={tmp_path / 'd'}", "--format=onnx", "--out=x.onnx"]) == 2
+    assert "a network that scores or encodes images" in capsys.readouterr().err
+    args = [f"--model={tmp_path / 'd'}", f"--input={tmp_path / 'in'}", f"--output={tmp_path}/o"]
+    assert upscale_main(args) == 2
+    assert "a network that scores or encodes images" in capsys.readouterr().err

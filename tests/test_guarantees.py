@@ -375,6 +375,8 @@ def test_upscale_keeps_existing_outputs_and_skips_its_own(tmp_path):
         ({"data.batch_size": 0}, "data.batch_size=0 must be at least 1"),
         ({"checkpoint_every": 0}, "checkpoint_every=0 must be at least 1"),
         ({"log_every": -1}, "log_every=-1 must be at least 1"),
+        # issue 38, item 10: a ValueError traceback after .lock and checkpoints/ were made
+        ({"scale": 8}, r"--config.scale=8: ESRGAN trains ×1, ×2, ×4"),
     ],
 )
 def test_bad_values_stop_before_anything_is_written(tmp_path, override, expect):

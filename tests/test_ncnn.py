@@ -366,3 +366,22 @@ def test_benchmark_rows_of_a_published_model(tmp_path, monkeypatch):
     for row in ("jaxsr (XLA, jit)", "jaxsr ONNX (onnxruntime)", "ncnn"):
         line = next(ln for ln in out.splitlines() if ln.startswith(row))
         assert "skipped" not in line and len(line.split()) >= 5, line
+
+
+def test_small_images_and_small_tiles_with_a_model_that_needs_a_side(tmp_path, monkeypatch, capsys):
+    """Issue 38, item 12: Real-CUGAN ×2 takes sides from 20 (its reflect padding); with
+    ``--tile=0`` a 12×15 image is mirrored up to it and written at 24×30; a tile below 20
+    is one sentence before anything is done."""
+    from PIL import Image
+
+    _param("realcugan-se-x2")
+    monkeypatch.setenv(zoo.CACHE_ENV, str(tmp_path / "cache"))
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(builtin_photo("coffee")[:12, :15]).save(src / "small.png")
+    Image.fromarray(builtin_photo("coffee")[:30, :30]).save(src / "big.png")
+    base = ["--model=realcugan-se-x2", f"--input={src}", f"--output={tmp_path / 'o'}"]
+    assert upscale_main([*base, "--tile=0"]) == 0
+    assert Image.open(tmp_path / "o" / "small_x2.png").size == (30, 24)
+    assert upscale_main([*base, "--tile=16", "--tile_overlap=4"]) == 2
+    assert "--tile=16 is below the smallest side this model takes (20)" in capsys.readouterr().err

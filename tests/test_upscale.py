@@ -193,3 +193,27 @@ def test_upscaled_jpeg_with_orientation_6_shows_as_its_source(model_dir, tmp_pat
     assert out["phone_x4.jpg"].shape == (128, 80, 3)
     with Image.open(tmp_path / "out" / "phone_x4.jpg") as im:
         assert im.getexif().get(0x0112, 1) == 1
+
+
+def test_tile_0_runs_the_image_at_its_own_shape_and_mirrors_small_sides():
+    """Issue 38, item 12: ``--tile=0`` padded to a square of the longer side (a 10×10000
+    strip needed over 25 GB), and an image below the model's smallest side stopped the
+    whole run. The whole image now goes at its own shape; a side below ``min_side`` is
+    mirrored up to it and the output cropped back."""
+    from jaxsr.data.images import Picture
+    from jaxsr.upscale import upscale_picture
+
+    seen = []
+
+    def apply(x):
+        seen.append(x.shape)
+        return np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)  # nearest ×2
+
+    strip = np.random.default_rng(0).integers(0, 256, (6, 300, 3), np.uint8)
+    out = upscale_picture(apply, Picture(strip), scale=2, tile=0, overlap=0, batch=1)
+    assert seen == [(1, 6, 300, 3)] and out.pixels.shape == (12, 600, 3)
+    np.testing.assert_array_equal(out.pixels[::2, ::2], strip)
+    seen.clear()
+    out = upscale_picture(apply, Picture(strip), scale=2, tile=0, overlap=0, batch=1, min_side=20)
+    assert seen == [(1, 20, 300, 3)] and out.pixels.shape == (12, 600, 3)
+    np.testing.assert_array_equal(out.pixels[::2, ::2], strip)

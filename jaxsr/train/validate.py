@@ -38,6 +38,13 @@ def check_task_config(config) -> None:
     """The task, its model and its losses against what the registered task declares."""
     task = methods.task_class(config.get("task"))
     methods.model_class(config.model.get("name"))
+    method = methods.method_of_task(config.get("task"))
+    scale = config.get("scale")
+    if method.scales and scale not in method.scales:
+        raise UserError(
+            f"--config.scale={scale!r}: {method.name} trains ×"
+            f"{', ×'.join(str(s) for s in method.scales)}; choose one of them."
+        )
     unknown = sorted(set(config.get("losses", {})) - set(task.losses))
     if unknown:
         raise UserError(
