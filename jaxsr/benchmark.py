@@ -60,6 +60,7 @@ from ml_collections import config_flags
 from jaxsr import methods
 from jaxsr.bench import harness, published, suite
 from jaxsr.cli_flags import console_logging, parse_absl_flags
+from jaxsr.errors import cli
 from jaxsr.train import compile_cache
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config file[:preset].")
@@ -208,6 +209,7 @@ def print_precision_table(config, steps: int) -> None:
             sys.stdout.flush()
 
 
+@cli
 def main(argv):
     del argv
     console_logging()  # jaxsr's own lines; JAX's and absl's notices only from WARNING up

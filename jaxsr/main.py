@@ -49,8 +49,7 @@ def main(argv):
         logging.warning("%s", e)
         sys.exit(EXIT_PREEMPTED)
     except UserError as e:
-        logging.error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)  # once: not also through the log handler
         if isinstance(e, StorageTimeout):
             # The libraries' threads still wait on the silent server and would hold the
             # interpreter open; everything complete is stored, so end now.

@@ -48,7 +48,10 @@ class Method:
         both in the repository's ``benchmarks/`` (never installed, so ``import jaxsr``
         needs no torch); ``jaxsr_extra`` (``run(step, steps) -> (label, row)``, another
         way to feed the jaxsr step); ``custom`` (``run(config, steps, options)``, a
-        benchmark of its own instead of the standard one).
+        benchmark of its own instead of the standard one); ``suite``: the method's rows
+        of ``--suite=paper`` as ``(title, "recipe[:preset]", variants, largest_batch)``
+        with variants ``"plain"`` (fp32, bf16) or ``"all"`` (also remat, scan) — without
+        it, one plain row per recipe of ``recipes``.
       docs: the method's page under ``docs/``.
       scales: the ``config.scale`` values its tasks train (checked before a run writes
         anything); empty: any.
@@ -76,6 +79,10 @@ BUILTIN = (
         bench={
             "torch_train": "benchmarks.torch_reference:esrgan_train_step",
             "torch_infer": "benchmarks.torch_reference:esrgan_infer",
+            "suite": (
+                ("ESRGAN PSNR", "esrgan_psnr", "all", True),
+                ("ESRGAN GAN (G+D+VGG)", "esrgan", "plain", False),
+            ),
         },
         docs="methods/esrgan.md",
         scales=(1, 2, 4),
@@ -91,6 +98,10 @@ BUILTIN = (
             "torch_train": "benchmarks.torch_reference:dasr_train_step",
             "torch_infer": "benchmarks.torch_reference:dasr_infer",
             "jaxsr_extra": "jaxsr.bench.dasr:host_degradation",
+            "suite": (
+                ("DASR iso", "dasr", "all", False),
+                ("DASR aniso+noise", "dasr:aniso", "plain", False),
+            ),
         },
         docs="methods/dasr.md",
         scales=(2, 3, 4),
@@ -105,6 +116,7 @@ BUILTIN = (
         bench={
             "torch_train": "benchmarks.torch_reference:mirnet_train_step",
             "torch_infer": "benchmarks.torch_reference:mirnet_infer",
+            "suite": (("MIRNet", "mirnet", "plain", False),),
         },
         docs="methods/mirnet.md",
         scales=(1,),
@@ -121,7 +133,13 @@ BUILTIN = (
         recipes={"pix2pixhd": "pix2pixhd"},
         converter="jaxsr.convert.pix2pixhd:architecture",
         weights="pix2pixHD G/D/E",
-        bench={"custom": "jaxsr.bench.pix2pixhd:run"},
+        bench={
+            "custom": "jaxsr.bench.pix2pixhd:run",
+            "suite": (
+                ("pix2pixHD 512p (G1)", "pix2pixhd", "plain", False),
+                ("pix2pixHD 1024p (G1+G2)", "pix2pixhd:local", "plain", False),
+            ),
+        },
         docs="methods/pix2pixhd.md",
         scales=(1,),
     ),
@@ -140,7 +158,10 @@ BUILTIN = (
         tasks={"spsagan": "jaxsr.tasks.spsagan:SPSAGAN"},
         models={"spsagan": "jaxsr.models.spsagan:SPSAGenerator"},
         recipes={"spsagan": "spsagan"},
-        bench={"custom": "jaxsr.bench.spsagan:run"},
+        bench={
+            "custom": "jaxsr.bench.spsagan:run",
+            "suite": (("SPSAGAN", "spsagan", "plain", False),),
+        },
         docs="methods/spsagan.md",
         scales=(4,),
     ),
@@ -160,6 +181,10 @@ BUILTIN = (
         bench={
             "torch_train": "benchmarks.torch_reference:realesrgan_train_step",
             "torch_infer": "benchmarks.torch_reference:realesrgan_infer",
+            "suite": (
+                ("RealESRNet (degradations in the step)", "realesrgan:net", "plain", False),
+                ("RealESRGAN (G+U-Net D+VGG, degradations)", "realesrgan", "plain", False),
+            ),
         },
         docs="methods/realesrgan.md",
         scales=(1, 2, 4),

@@ -30,6 +30,19 @@ def test_every_list_comes_from_the_registry():
         methods.model_class("nope")
 
 
+def test_the_benchmark_suite_is_every_recipe_of_the_registry():
+    """Issue 38, item 15: the suite's rows come from the registry (a method's own rows,
+    else one per recipe), and ``--only`` with an unknown name is one sentence, not an
+    empty table."""
+    from jaxsr.bench import suite
+    from jaxsr.errors import UserError
+
+    recipes = {r.split(":")[0] for r in methods.recipes().values()}
+    assert {row.recipe for row in suite.paper_rows()} == recipes
+    with pytest.raises(UserError, match="--only=nope: no recipe nope in the suite; known: "):
+        suite.rows("paper", "nope")
+
+
 @pytest.fixture
 def toy_package(tmp_path):
     """The toy method copied to a temporary folder, named by JAXSR_METHODS."""
@@ -57,6 +70,9 @@ def test_a_toy_method_from_its_own_package_runs_through_every_cli(toy_package, t
     run = run_jaxsr("jaxsr.upscale", *args, "--tile=0", **env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert Image.open(tmp_path / "up" / "x_x4.png").size == (96, 80)
+
+    run = run_jaxsr("jaxsr.benchmark", "--suite=paper", "--dry_run", "--only=recipe", **env)
+    assert run.returncode == 0 and "toy_sr/recipe.py" in run.stdout, run.stderr[-3000:]
 
     torch.manual_seed(0)
     sd = {

@@ -12,8 +12,10 @@ building anything (works on any machine); ``--suite=tiny`` runs the same code on
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
+from jaxsr import methods
 from jaxsr.bench import harness
 from jaxsr.errors import UserError
 
@@ -32,6 +34,11 @@ class Row:
     variants: tuple = PLAIN
     largest_batch: bool = False
 
+    @property
+    def name(self) -> str:
+        """What ``--only`` matches: the recipe's name (a recipe file's stem)."""
+        return os.path.splitext(os.path.basename(self.recipe))[0]
+
     def config(self, dtype: str, remat: bool, scan: bool, tiny: bool):
         try:
             import configs  # the recipes, beside the package in the repository
@@ -47,20 +54,28 @@ class Row:
         return c
 
 
-PAPER = (
-    Row("ESRGAN PSNR", "esrgan_psnr", variants=ALL, largest_batch=True),
-    Row("ESRGAN GAN (G+D+VGG)", "esrgan"),
-    Row("DASR iso", "dasr", variants=ALL),
-    Row("DASR aniso+noise", "dasr", "aniso"),
-    Row("MIRNet", "mirnet"),
-    Row("pix2pixHD 512p (G1)", "pix2pixhd"),
-    Row("pix2pixHD 1024p (G1+G2)", "pix2pixhd", "local"),
-    Row("SFTGAN", "sftgan"),
-    Row("SPSAGAN", "spsagan"),
-    Row("RealESRNet (degradations in the step)", "realesrgan", "net"),
-    Row("RealESRGAN (G+U-Net D+VGG, degradations)", "realesrgan"),
-)
-SUITES = {"paper": PAPER, "tiny": PAPER}
+def paper_rows() -> tuple[Row, ...]:
+    """Every registered method's rows (:mod:`jaxsr.methods`: its ``bench['suite']``, or
+    one plain row per recipe), so a new method is in the suite without another list."""
+    out = []
+    for method in methods.all_methods():
+        specs = method.bench.get("suite") or tuple(
+            (
+                method.name if len(method.recipes) == 1 else f"{method.name} {task}",
+                recipe,
+                "plain",
+                False,
+            )
+            for task, recipe in method.recipes.items()
+        )
+        for title, target, variants, largest in specs:
+            recipe, _, preset = target.partition(":")
+            kinds = {"plain": PLAIN, "all": ALL}[variants]
+            out.append(Row(title, recipe, preset, kinds, largest))
+    return tuple(out)
+
+
+SUITES = {"paper": paper_rows, "tiny": paper_rows}
 
 
 def _describe(config) -> str:
@@ -79,9 +94,16 @@ def _variant(dtype: str, remat: bool, scan: bool) -> str:
 def rows(suite: str, only: str = ""):
     """``[(row, variant, config)]`` of a suite, filtered by recipe names in ``only``."""
     wanted = {r.strip() for r in only.split(",") if r.strip()}
+    table = SUITES[suite]()
+    unknown = sorted(wanted - {row.name for row in table})
+    if unknown:
+        known = ", ".join(dict.fromkeys(row.name for row in table))
+        raise UserError(
+            f"--only={only}: no recipe {', '.join(unknown)} in the suite; known: {known}."
+        )
     out = []
-    for row in SUITES[suite]:
-        if wanted and row.recipe not in wanted:
+    for row in table:
+        if wanted and row.name not in wanted:
             continue
         for dtype, remat, scan in row.variants:
             out.append((row, (dtype, remat, scan), row.config(dtype, remat, scan, suite == "tiny")))
@@ -91,7 +113,8 @@ def rows(suite: str, only: str = ""):
 def dry_run(suite: str, only: str = "") -> str:
     lines = [f"Suite {suite!r}: the train step of each row, data-parallel over all devices:"]
     for row, variant, config in rows(suite, only):
-        name = f"configs/{row.recipe}.py" + (f":{row.preset}" if row.preset else "")
+        where = row.recipe if row.recipe.endswith(".py") else f"configs/{row.recipe}.py"
+        name = where + (f":{row.preset}" if row.preset else "")
         lines.append(f"  {row.title:<24}{_variant(*variant):<11}{name:<26}{_describe(config)}")
         if row.largest_batch and variant == row.variants[-1]:
             lines.append(f"  {row.title:<24}largest batch that fits (compile only)")
