@@ -25,9 +25,9 @@ from jaxsr.ops.imresize import imresize
 
 PUBLISHED = ("realesrgan-x4plus", "realesr-animevideov3-x4", "realcugan-se-x4")
 ROWS = (  # title, builtin photo, crop (y, x, size), JPEG quality (0: none)
-    ("clean photo", "coffee", (100, 180, 192), 0),
-    ("photo, JPEG q30", "chelsea", (60, 150, 192), 30),
-    ("illustration", "logo", (150, 150, 192), 0),
+    ("clean photo", "coffee", (100, 180, 256), 0),
+    ("photo, JPEG q30", "chelsea", (40, 120, 256), 30),
+    ("illustration", "logo", (100, 100, 256), 0),
 )
 
 
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
         if not quality:  # a clean reduction: no JPEG at all
             lq = np.asarray(imresize(hr.astype(np.float64), 0.25, quantize=True)).astype(np.uint8)
         bicubic = np.asarray(imresize(lq.astype(np.float64), 4.0, quantize=True), np.uint8)
-        panels = [(f"{title}: input ×1/4", np.repeat(np.repeat(lq, 4, 0), 4, 1))]
+        panels = [(f"{title}: input x1/4", np.repeat(np.repeat(lq, 4, 0), 4, 1))]
         panels += [("bicubic", bicubic)]
         panels += [(label, upscale(model, lq)) for label, model in models]
         panels += [("original", hr)]

@@ -316,10 +316,16 @@ def no_reference(args, predict, scale: int) -> dict:
     key = f"niqe_{niqe}"
     print(f"×{scale}, no reference: NIQE ({niqe}; lower = more natural), border {border}")
     for name, r in results.items():
+        scored = [x for x in r["per_image"] if x["model"][key] == x["model"][key]]  # not NaN
         print(
             f"{name:<24} model {r['model'][key]:.3f} / bicubic {r['bicubic'][key]:.3f} "
-            f"({len(r['per_image'])} photos)"
+            f"({len(scored)} photos scored)"
         )
+        for x in r["per_image"]:
+            if x not in scored:
+                print(f"  {x['image']}: too small for NIQE, left out", file=sys.stderr)
+        for x in r["skipped"]:
+            print(f"  {x['image']}: left out: {x['reason']}", file=sys.stderr)
     if args.pictures:
         print(f"Pictures (bicubic | model) in {args.pictures}")
     return {

@@ -115,6 +115,22 @@ def drop_own_outputs(paths: list[str], out_dir: str, scale: int) -> tuple[list[s
     return inputs, [f for f in paths if files.resolved(f) in outputs]
 
 
+def check_distinct_outputs(paths: list[str], out_dir: str, scale: int) -> None:
+    """Refuse, before anything is written, two inputs that could be written to one
+    output (``x.png`` and ``x.ppm`` both become ``x_x4.png``; a 16-bit TIFF becomes a
+    PNG): the second would be reported as kept, or replace the first."""
+    owner: dict[str, str] = {}
+    for path in paths:
+        for depth in (8, 16):
+            dst = output_path(out_dir, path, scale, depth)
+            other = owner.setdefault(dst, path)
+            if other != path:
+                raise UserError(
+                    f"{other} and {path} would both be written to {dst}; rename one of them "
+                    "or upscale them into different --output folders."
+                )
+
+
 def make_apply(
     model_path: str,
     dtype: str,
@@ -239,6 +255,7 @@ def main(argv=None) -> int:
         print(f"Not taken as inputs: {len(earlier)} earlier outputs ({earlier[0]}, ...).")
     if not inputs:
         raise UserError(f"{args.input!r} holds only earlier outputs of jaxsr.upscale.")
+    check_distinct_outputs(inputs, args.output, scale)
     failed = written = 0
     for i, path in enumerate(inputs, 1):
         try:

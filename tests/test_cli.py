@@ -166,14 +166,21 @@ def test_no_reference_scores_real_lr_photos_by_niqe_and_writes_pictures(tmp_path
     lr.mkdir()
     Image.fromarray(builtin_photo("astronaut")[:64, :56]).save(lr / "a.png")
     Image.fromarray(builtin_photo("coffee")[:60, :72, 0]).save(lr / "grey.png")
+    Image.fromarray(builtin_photo("coffee")[:5, :6]).save(lr / "tiny.png")  # below NIQE's size
     (lr / "broken.png").write_bytes(b"not a png")
     out, pictures = tmp_path / "nr.json", tmp_path / "look"
     args = [f"--model={tmp_path / 'm'}", f"--data={lr}", "--no_reference", f"--out={out}"]
     assert evaluate.main([*args, f"--pictures={pictures}"]) == 0
-    printed = capsys.readouterr().out
-    assert "no reference: NIQE (matlab" in printed and "(2 photos)" in printed
+    captured = capsys.readouterr()
+    printed = captured.out
+    # Issue 38, item 16: "(3 photos)" counted the unscored one; the damaged file was named
+    # only in the JSON, which held a bare NaN (not JSON).
+    assert "no reference: NIQE (matlab" in printed and "(2 photos scored)" in printed
+    assert "tiny.png: too small for NIQE" in captured.err and "broken.png: left out" in captured.err
+    assert "NaN" not in out.read_text()
     r = json.loads(out.read_text())["datasets"]["lr"]
-    assert [x["image"] for x in r["per_image"]] == ["a.png", "grey.png"]
+    assert [x["image"] for x in r["per_image"]] == ["a.png", "grey.png", "tiny.png"]
+    assert r["per_image"][2]["model"]["niqe_matlab"] is None
     assert r["skipped"][0]["image"] == "broken.png"
     # The pictures hold exactly what was scored: bicubic | model at ×4.
     side = read_image(str(pictures / "lr_a.png")).pixels

@@ -336,3 +336,19 @@ def test_a_discriminator_is_refused_by_export_and_upscale(tmp_path, capsys):
     args = [f"--model={tmp_path / 'd'}", f"--input={tmp_path / 'in'}", f"--output={tmp_path}/o"]
     assert upscale_main(args) == 2
     assert "a network that scores or encodes images" in capsys.readouterr().err
+
+
+def test_nan_weights_and_a_mismatched_file_name_are_one_sentence(model_dirs, tmp_path, capsys):
+    """Issue 38, item 16: NaN weights were refused as "differs by up to nan"; a StableHLO
+    export named x.onnx was accepted."""
+    src = model_dirs["srvgg"]
+    args = [f"--model={src}", "--format=stablehlo", f"--out={tmp_path / 'x.onnx'}"]
+    assert export_main(args) == 2
+    assert "names a .onnx file but --format=stablehlo" in capsys.readouterr().err
+    module, variables, _ = load_model_and_task(src)
+    bad = jax.tree_util.tree_map(lambda v: np.full_like(v, np.nan), variables)
+    save_model(str(tmp_path / "nan"), "srvgg", {"num_feat": 8, "num_conv": 2}, bad)
+    out = tmp_path / "nan.onnx"
+    with pytest.raises(UserError, match="itself gives NaN or infinite values"):
+        export_lib.export_model(str(tmp_path / "nan"), "onnx", str(out))
+    assert not out.exists()

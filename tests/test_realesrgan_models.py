@@ -151,3 +151,25 @@ def test_unet_discriminator_parameter_count():
     v = UNetDiscriminatorSN().init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
     trainable = sum(x.size for x in jax.tree.leaves(v["params"]))
     assert trainable == sum(p.numel() for p in TorchUNetD(64).parameters()) == 4_376_897
+
+
+def test_missing_and_extra_tensors_are_named(tmp_path):
+    """Issue 38, item 16: a missing SRVGG or U-Net tensor was "unrecognised layout" or
+    "do not fit"; extra U-Net keys were ignored."""
+    from jaxsr.convert.official import convert
+    from jaxsr.errors import UserError
+
+    srvgg = TorchSRVGG(8, 2, 4, "prelu").state_dict()
+    del srvgg["body.3.weight"]
+    torch.save(srvgg, tmp_path / "s.pth")
+    with pytest.raises(UserError, match=r"missing body\.3\.weight"):
+        convert(str(tmp_path / "s.pth"), str(tmp_path / "a"))
+    d = TorchUNetD(4).state_dict()
+    del d["conv3.weight_u"]
+    torch.save(d, tmp_path / "d.pth")
+    with pytest.raises(UserError, match=r"missing conv3\.weight_u"):
+        convert(str(tmp_path / "d.pth"), str(tmp_path / "b"))
+    d = {**TorchUNetD(4).state_dict(), "conv10.weight": torch.zeros(1)}
+    torch.save(d, tmp_path / "e.pth")
+    with pytest.raises(UserError, match=r"unexpected conv10\.weight"):
+        convert(str(tmp_path / "e.pth"), str(tmp_path / "c"))

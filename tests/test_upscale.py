@@ -217,3 +217,32 @@ def test_tile_0_runs_the_image_at_its_own_shape_and_mirrors_small_sides():
     out = upscale_picture(apply, Picture(strip), scale=2, tile=0, overlap=0, batch=1, min_side=20)
     assert seen == [(1, 20, 300, 3)] and out.pixels.shape == (12, 600, 3)
     np.testing.assert_array_equal(out.pixels[::2, ::2], strip)
+
+
+def test_two_inputs_with_one_output_name_are_refused_before_writing(model_dir, tmp_path, capsys):
+    """Issue 38, item 13: ``x.png`` and ``x.ppm`` in one folder both map to ``x_x4.png``;
+    the second was reported "kept", or with ``--overwrite`` replaced the first."""
+    d, _ = model_dir
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(builtin_photo("chelsea")[:20, :20]).save(src / "x.png")
+    Image.fromarray(builtin_photo("coffee")[:20, :20]).save(src / "x.ppm")
+    args = [f"--model={d}", f"--input={src}", f"--output={tmp_path / 'o'}", "--tile=0"]
+    assert upscale_main([*args, "--overwrite"]) == 2
+    assert "would both be written to" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_grey_with_alpha_stays_grey_with_alpha(model_dir, tmp_path):
+    """Issue 38, item 16: an LA (grey + alpha) image was written as RGBA."""
+    src = tmp_path / "in"
+    src.mkdir()
+    la = np.dstack([builtin_photo("chelsea")[:20, :24, 0], np.full((20, 24), 77, np.uint8)])
+    Image.fromarray(la, "LA").save(src / "la.png")
+    assert read_image(str(src / "la.png")).pixels.shape == (20, 24, 2)
+    code, out = _upscaled(model_dir, src, tmp_path / "out")
+    assert code == 0
+    assert out["la_x4.png"].shape == (80, 96, 2)
+    np.testing.assert_array_equal(out["la_x4.png"][..., 1], 77)
+    with Image.open(tmp_path / "out" / "la_x4.png") as im:
+        assert im.mode == "LA"

@@ -43,7 +43,13 @@ def _srvgg(sd: dict):
     prelus = sorted(i for i, p in layers.items() if np.ndim(sd[p["weight"]]) == 1)
     last = convs[-1]
     num_conv = len(convs) - 2
-    if convs != list(range(0, last + 1, 2)) or prelus not in ([], list(range(1, last, 2))):
+    missing = [f"body.{i}.weight" for i in range(0, last + 1, 2) if i not in convs]
+    if prelus:
+        missing += [f"body.{i}.weight" for i in range(1, last, 2) if i not in prelus]
+    missing += [f"body.{i}.bias" for i in convs if "bias" not in layers[i]]
+    if missing:  # every key is body.N: an SRVGGNetCompact with tensors missing
+        raise ValueError(f"missing {', '.join(sorted(missing)[:4])}")
+    if prelus not in ([], list(range(1, last, 2))):
         return None
     first, final = np.shape(sd[layers[0]["weight"]]), np.shape(sd[layers[last]["weight"]])
     num_feat, num_in = int(first[0]), int(first[1])
@@ -82,6 +88,15 @@ def _unet_discriminator(sd: dict):
     spectrally normalised (``weight_orig``, ``weight_u``, ``weight_v``, no bias)."""
     if not {"conv0.weight", "conv1.weight_orig", "conv1.weight_u", "conv9.weight"} <= set(sd):
         return None
+    expected = {f"{n}.{p}" for n in ("conv0", "conv9") for p in ("weight", "bias")}
+    expected |= {
+        f"{n}.{p}" for n in _UNET_CONVS[1:9] for p in ("weight_orig", "weight_u", "weight_v")
+    }
+    missing, extra = sorted(expected - set(sd)), sorted(set(sd) - expected)
+    if missing or extra:
+        parts = [f"missing {', '.join(missing[:4])}"] * bool(missing)
+        parts += [f"unexpected {', '.join(extra[:4])}"] * bool(extra)
+        raise ValueError("; ".join(parts))
     flat, origins = {}, {}
     for name in _UNET_CONVS:
         if name in ("conv0", "conv9"):

@@ -30,7 +30,7 @@ class ImageError(ValueError):
 
 @dataclasses.dataclass
 class Picture:
-    """Decoded pixels, ``(H, W, C)`` with C = 1 (gray), 3 (RGB) or 4 (RGBA).
+    """Decoded pixels, ``(H, W, C)`` with C = 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA).
 
     ``pixels`` is uint8 or uint16 as stored in the file.
     """
@@ -193,8 +193,7 @@ def read_image(path: str) -> Picture:
                 elif im.mode in ("L", "1"):
                     px = np.asarray(im.convert("L"))[..., None]
                 elif im.mode == "LA":
-                    px = np.asarray(im)  # gray + alpha
-                    px = np.concatenate([np.repeat(px[..., :1], 3, -1), px[..., 1:]], -1)
+                    px = np.asarray(im)  # gray + alpha, kept as two channels
                 elif im.mode in ("RGBA", "PA") or (im.mode == "P" and "transparency" in im.info):
                     px = np.asarray(im.convert("RGBA"))
                 else:

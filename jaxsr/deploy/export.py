@@ -114,6 +114,9 @@ def export_model(
         raise UserError(f"--dtype={dtype!r}; choose one of {', '.join(formats.DTYPES)}.")
     if batch is not None and batch < 1:
         raise UserError(f"--batch={batch} must be a positive number or 'dynamic'.")
+    ext = os.path.splitext(out)[1].lower()
+    if (ext == ".onnx") != (fmt == "onnx") and ext in (".onnx", ".stablehlo", ".mlir"):
+        raise UserError(f"--out {out!r} names a {ext} file but --format={fmt}; match them.")
     check_output(out, [model], overwrite=overwrite, kind="file")
     reference, sig = load_graphs(model, dtype)
     metadata = {
@@ -144,6 +147,11 @@ def export_model(
             inputs = random_inputs(sig, n, side, seed=i)
             got = run(*inputs) if run else runtimes.run_stablehlo(blob, *inputs)
             want = np.asarray(reference_fn(*inputs))
+            if not np.isfinite(want).all():
+                raise UserError(
+                    f"{model} itself gives NaN or infinite values (damaged weights, or a "
+                    f"diverged run); nothing was written to {out}."
+                )
             if got.shape != want.shape:
                 raise UserError(f"The {fmt} file gives {got.shape} where jaxsr gives {want.shape}.")
             errors.append((inputs[0].shape, float(np.max(np.abs(got - want)))))

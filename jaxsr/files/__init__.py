@@ -168,10 +168,22 @@ def atomic_dir(path: str, marker: str | None = None):
     return remote.atomic_dir(path, marker) if is_remote(path) else local.atomic_dir(path)
 
 
+def _json_safe(obj):
+    """NaN and infinities as ``null``: JSON has no such numbers (``json.dump`` would
+    write bare ``NaN``, which strict readers refuse)."""
+    if isinstance(obj, float) and obj != obj or obj in (float("inf"), float("-inf")):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
 def write_json_atomic(path: str, obj) -> None:
-    """``json.dump(obj)`` to ``path`` atomically."""
+    """``json.dump(obj)`` to ``path`` atomically; NaN and infinities become ``null``."""
     with atomic_path(path, ".json") as tmp, open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
+        json.dump(_json_safe(obj), f, indent=2, allow_nan=False)
         f.flush()
         os.fsync(f.fileno())
 
