@@ -338,3 +338,58 @@ def test_remote_model_dir_upload_puts_model_json_last(bucket, monkeypatch):
         load_model(f"{bucket}/m")[1]["params"]["conv_first"]["kernel"],
         rrdb_variables(1)["params"]["conv_first"]["kernel"],
     )
+
+
+# -- issue 38, items 5 and 8: a frozen or unreachable store --------------------------------
+
+
+def test_a_store_frozen_before_the_run_starts_stops_it_in_one_sentence(tmp_path):
+    """Item 5, replayed: a store that stopped answering before the run began hung it
+    forever (the bucket check, the lock, config.json and the restore went around the
+    timeout). Every storage call is bounded now: with JAXSR_STORAGE_TIMEOUT=5 the run
+    stops within seconds, in one sentence."""
+    from conftest import GcsServer
+
+    server = GcsServer(str(tmp_path / "gcs"), backend="memory")
+    try:
+        bucket = server.bucket("frozen")
+        server.process.send_signal(signal.SIGSTOP)
+        t0 = time.time()
+        proc = start(f"{bucket}/run", STORAGE_EMULATOR_HOST=server.url, JAXSR_STORAGE_TIMEOUT="5")
+        code, out = finish(proc, timeout=120)
+        assert code == 2, out[-3000:]
+        assert "did not answer for 5 s" in out and "Traceback" not in out, out[-3000:]
+        assert time.time() - t0 < 100
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+        server.stop()
+
+
+def test_an_unreachable_store_is_one_sentence_in_every_tool(tmp_path, monkeypatch, capsys):
+    """Item 8, replayed with STORAGE_EMULATOR_HOST=http://127.0.0.1:1: export and upscale
+    gave tracebacks, upscale --input said "no such object", training took 70 s and four
+    tracebacks. Now: one sentence at once, naming the endpoint."""
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:1")
+    words = "Cannot connect to the object store at 127.0.0.1:1"
+    model = tmp_path / "m"
+    kw = dict(num_feat=4, num_conv=1)
+    from jaxsr.models import build_model
+
+    variables = build_model("srvgg", **kw).init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+    save_model(str(model), "srvgg", kw, variables)
+    photo = tmp_path / "x.png"
+    Image.fromarray(builtin_photo("coffee")[:16, :16]).save(photo)
+    calls = [
+        (export.main, [f"--model={model}", "--format=onnx", "--out=gs://bkt/x.onnx"]),
+        (upscale.main, ["--model=gs://bkt/m", f"--input={photo}", f"--output={tmp_path / 'o'}"]),
+        (upscale.main, [f"--model={model}", "--input=gs://bkt/in", f"--output={tmp_path / 'o'}"]),
+    ]
+    for main, args in calls:
+        t0 = time.time()
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert words in err and "no such object" not in err, err
+        assert time.time() - t0 < 20
+    code, out = finish(start("gs://bkt/run", STORAGE_EMULATOR_HOST="http://127.0.0.1:1"))
+    assert code == 2 and words in out and "Traceback" not in out, out[-3000:]
+    assert out.count("error:") == 1

@@ -19,7 +19,7 @@ import time
 import jax
 import numpy as np
 
-from jaxsr import zoo
+from jaxsr import files, zoo
 from jaxsr.bench.harness import mib, peak_rss, timed
 
 
@@ -73,7 +73,7 @@ def _ncnn(name: str, module, x, steps: int) -> dict:
 
     param = zoo.installed(name)
     t0 = time.perf_counter()
-    layers = parse_param(open(param).read(), param)  # noqa: SIM115 (read at once)
+    layers = parse_param(files.read_text(param), param)
     net = ncnn.Net()
     for option in ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic"):
         setattr(net.opt, option, False)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import os
 import re
@@ -34,6 +35,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import urllib.parse
 
 from absl import logging
 
@@ -41,6 +43,9 @@ from jaxsr.errors import UserError
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 TIMEOUT_ENV = "JAXSR_STORAGE_TIMEOUT"
+
+
+REQUEST_TIMEOUT_S = 60.0  # one HTTP request to the object store
 
 
 def timeout_s() -> float:
@@ -114,6 +119,9 @@ def configure_environment() -> None:
         # gcsfs asks Google's storage-control API (gRPC, not routable) whether a bucket
         # is zonal; an emulator has none.
         os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
+    # gcsfs logs each request that ran out of retries with a traceback; jaxsr reports
+    # the failure itself, in one sentence (storage_error).
+    logging.logging.getLogger("gcsfs").setLevel(logging.logging.CRITICAL)
 
 
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
@@ -158,10 +166,44 @@ def _fs(path: str):
     import fsspec
     from etils.epath import backend
 
-    # Listings are read fresh: another process (or another run) may have written.
+    # Listings are read fresh: another process (or another run) may have written. A
+    # request the server drops is given up after REQUEST_TIMEOUT_S and retried by gcsfs
+    # (six tries, about 30 s of back-off): a bounded retry, never a wait without end.
     for protocol in ("gs", "gcs"):
-        fsspec.config.conf.setdefault(protocol, {}).setdefault("use_listings_cache", False)
+        conf = fsspec.config.conf.setdefault(protocol, {})
+        conf.setdefault("use_listings_cache", False)
+        conf.setdefault("requests_timeout", min(REQUEST_TIMEOUT_S, timeout_s()))
+    _check_reachable()
     return backend.fsspec_backend.fs(path)
+
+
+_reached: list[str] = []  # the endpoint this process has connected to
+
+
+def _endpoint() -> tuple[str, int]:
+    host = os.environ.get(EMULATOR_ENV, "")
+    if not host or host == "default":
+        return "storage.googleapis.com", 443
+    url = urllib.parse.urlsplit(host if "://" in host else f"http://{host}")
+    return url.hostname or "localhost", url.port or (443 if url.scheme == "https" else 80)
+
+
+def _check_reachable() -> None:
+    """Once per process: a TCP connection to the object store's endpoint, so that a
+    refused or unroutable one is one sentence at once, not gcsfs's half minute of
+    retries and a traceback."""
+    host, port = _endpoint()
+    if f"{host}:{port}" in _reached:
+        return
+    try:
+        socket.create_connection((host, port), timeout=min(10.0, timeout_s())).close()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise UserError(
+            f"Cannot connect to the object store at {host}:{port} ({reason}); check "
+            f"{EMULATOR_ENV}, the network and the endpoint, then run the command again."
+        ) from None
+    _reached.append(f"{host}:{port}")
 
 
 def _bucket(path: str) -> tuple[str, str]:
@@ -182,13 +224,31 @@ def storage_error(path: str, e: Exception, doing: str = "reach") -> UserError:
     )
 
 
+def _operation(doing: str):
+    """Decorate a storage call on a path: bounded by :func:`bounded` (a server that
+    stops answering cannot hang it), and any failure but a missing object turned into
+    one sentence (:func:`storage_error`)."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(path, *args, **kwargs):
+            try:
+                return bounded(lambda: fn(path, *args, **kwargs), path, f"{doing} {path}")
+            except (UserError, FileNotFoundError):
+                raise
+            except Exception as e:  # connection failures, HTTP errors, auth errors
+                raise storage_error(path, e, doing) from e
+
+        return call
+
+    return wrap
+
+
+@_operation("checking the bucket of")
 def check_bucket(path: str) -> None:
     """Stop in one sentence when ``path``'s bucket does not exist or cannot be seen."""
     bucket, _ = _bucket(path)
-    try:
-        found = _fs(path).exists(bucket)
-    except Exception as e:  # connection refused, timeouts, auth errors
-        raise storage_error(path, e) from e
+    found = _fs(path).exists(bucket)
     if not found:
         raise UserError(
             f"The bucket gs://{bucket} of {path} does not exist or you cannot see it; create "
@@ -196,14 +256,17 @@ def check_bucket(path: str) -> None:
         )
 
 
+@_operation("reading")
 def exists(path: str) -> bool:
     return _fs(path).exists(path)
 
 
+@_operation("reading")
 def isdir(path: str) -> bool:
     return _fs(path).isdir(path)
 
 
+@_operation("reading")
 def isfile(path: str) -> bool:
     return _fs(path).isfile(path)
 
@@ -214,6 +277,7 @@ def file_problem(path: str) -> str | None:
     return "a folder, not a file" if isdir(path) else "no such object"
 
 
+@_operation("listing")
 def listdir(path: str) -> list[str]:
     try:
         return sorted(os.path.basename(p.rstrip("/")) for p in _fs(path).ls(path, detail=False))
@@ -221,39 +285,51 @@ def listdir(path: str) -> list[str]:
         return []
 
 
+@_operation("listing")
 def find(root: str) -> list[str]:
     """Every object under ``root``, relative to it."""
     prefix = root.split("://", 1)[1].rstrip("/") + "/"
     return [k[len(prefix) :] for k in _fs(root).find(root) if k.startswith(prefix)]
 
 
+@_operation("reading")
 def read_bytes(path: str) -> bytes:
     with _fs(path).open(path, "rb") as f:
         return f.read()
 
 
+@_operation("opening")
 def open_read(path: str):
     return _fs(path).open(path, "rb")
 
 
+@_operation("reading")
 def size(path: str) -> int:
     return int(_fs(path).info(path)["size"])
 
 
 def upload(local: str, path: str) -> None:
     """One object ``path`` with the bytes of the local file ``local``."""
+    _put(path, local)
+
+
+@_operation("writing")
+def _put(path: str, local: str) -> None:
     _fs(path).put_file(local, path)
 
 
+@_operation("removing")
 def remove(path: str) -> None:
     _fs(path).rm(path, recursive=False)
 
 
+@_operation("copying")
 def copy(src: str, dst: str) -> None:
     """Server-side copy of one object."""
     _fs(src).copy(src, dst)
 
 
+@_operation("moving")
 def move_tree(src: str, dst: str) -> None:
     """Every object under ``src`` to ``dst`` (copied server-side, then removed)."""
     fs = _fs(src)
@@ -354,6 +430,9 @@ class ObjectLock:
         )
 
     def acquire(self) -> None:
+        bounded(self._acquire, self.path, "taking the workdir lock")
+
+    def _acquire(self) -> None:
         from google.api_core import exceptions as gexc
 
         self._since = _now().isoformat(timespec="seconds")

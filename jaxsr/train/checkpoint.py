@@ -88,14 +88,20 @@ class Checkpointer:
         self.manager = self._manager(keep)
         self._keep = keep
 
+    def _bounded(self, fn, doing: str):
+        """``fn()`` given at most ``$JAXSR_STORAGE_TIMEOUT`` on an object store: Orbax's
+        reads and listings wait on the server as its writes do."""
+        return remote.bounded(fn, self.directory, doing)
+
     def _manager(self, keep: int):
-        return ocp.CheckpointManager(
-            self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+        return self._bounded(
+            lambda: ocp.CheckpointManager(self.directory, options=options),
+            "opening the checkpoints",
         )
 
     def latest_step(self) -> int | None:
-        return self.manager.latest_step()
+        return self._bounded(self.manager.latest_step, "listing the checkpoints")
 
     def save(self, step: int, state, data_iterator=None) -> None:
         args = {"state": ocp.args.StandardSave(state)}
@@ -205,14 +211,19 @@ class Checkpointer:
     def restore(self, state_template, data_iterator=None):
         """Restore the newest readable checkpoint into the shapes/shardings of
         ``state_template``; returns the state (``None`` if there is no checkpoint)."""
-        for step in sorted(self.manager.all_steps(), reverse=True):
+        steps = self._bounded(self.manager.all_steps, "listing the checkpoints")
+        for step in sorted(steps, reverse=True):
             abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_template)
             args = {"state": ocp.args.StandardRestore(abstract)}
             other = None if data_iterator is None else self._other_process_count(step)
             if data_iterator is not None and other is None:
                 args["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
             try:
-                state = self.manager.restore(step, args=ocp.args.Composite(**args))["state"]
+                restored = self._bounded(
+                    lambda a=args, s=step: self.manager.restore(s, args=ocp.args.Composite(**a)),
+                    f"reading the checkpoint of step {step}",
+                )
+                state = restored["state"]
                 if other is not None:
                     self._adopt_data_position(step, other, data_iterator)
                 return state
