@@ -312,7 +312,7 @@ def no_reference(args, predict, scale: int) -> dict:
             progress=lambda items, desc=name: progress_bar(items, desc=desc, unit="image"),
             each=picture if args.pictures else None,
         )
-        results[name] = {**r, "skipped": skipped}
+        results[name] = {**r, "skipped": skipped + r["skipped"]}
     key = f"niqe_{niqe}"
     print(f"×{scale}, no reference: NIQE ({niqe}; lower = more natural), border {border}")
     for name, r in results.items():

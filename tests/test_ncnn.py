@@ -385,3 +385,25 @@ def test_small_images_and_small_tiles_with_a_model_that_needs_a_side(tmp_path, m
     assert Image.open(tmp_path / "o" / "small_x2.png").size == (30, 24)
     assert upscale_main([*base, "--tile=16", "--tile_overlap=4"]) == 2
     assert "--tile=16 is below the smallest side this model takes (20)" in capsys.readouterr().err
+
+
+def test_evaluate_no_reference_takes_images_below_the_smallest_side(tmp_path, monkeypatch):
+    """Issue 38, item 12 (evaluate): an image below the model's smallest side stopped
+    the whole run. The JAX predictor mirrors it up to the side; the scores are written."""
+    import json
+
+    from PIL import Image
+
+    from jaxsr.evaluate import main as evaluate_main
+
+    _param("realcugan-se-x2")
+    monkeypatch.setenv(zoo.CACHE_ENV, str(tmp_path / "cache"))
+    lr = tmp_path / "lr"
+    lr.mkdir()
+    Image.fromarray(builtin_photo("coffee")[:12, :15]).save(lr / "small.png")
+    Image.fromarray(builtin_photo("coffee")[100:164, 100:164]).save(lr / "big.png")
+    out = tmp_path / "nr.json"
+    args = ["--model=realcugan-se-x2", f"--data={lr}", "--no_reference", f"--out={out}"]
+    assert evaluate_main(args) == 0
+    r = json.loads(out.read_text())["datasets"]["lr"]
+    assert [x["image"] for x in r["per_image"]] == ["big.png", "small.png"] and not r["skipped"]

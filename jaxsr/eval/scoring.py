@@ -65,11 +65,15 @@ def score_no_reference(
     with every photo's uint8 outputs as they are made (none are kept). Returns
     ``{"per_image": [...], "model": {...}, "bicubic": {...}}``.
     """
-    key, rows = f"niqe_{niqe}", []
+    key, rows, skipped = f"niqe_{niqe}", [], []
     for name, lr in progress(photos) if progress else photos:
         h, w = lr.shape[:2]
         bic = bicubic_upscale(lr, scale, (h * scale, w * scale))
-        sr = to_uint8(np.asarray(predict(lr[None].astype(np.float32) / 255.0))[0])
+        try:
+            sr = to_uint8(np.asarray(predict(lr[None].astype(np.float32) / 255.0))[0])
+        except UserError as e:  # the model failed on this photo: the others go on
+            skipped.append({"image": name, "reason": str(e)})
+            continue
         if sr.shape != bic.shape:
             raise UserError(f"The model produced {sr.shape} for {name}, expected {bic.shape}.")
         rows.append(
@@ -81,7 +85,7 @@ def score_no_reference(
         )
         if each is not None:
             each(name, bic, sr)
-    result = {"per_image": rows}
+    result = {"per_image": rows, "skipped": skipped}
     for side in ("model", "bicubic"):
         result[side] = {key: _mean([r[side][key] for r in rows])}
     return result

@@ -231,9 +231,26 @@ class Task(abc.ABC):
 def _at_any_size(module, ensemble: bool):
     """``module.apply`` (over the 8 flips with ``ensemble``) for inputs of any size: a
     network that needs multiples of ``size_multiple`` (the ×2 RRDBNet) gets them
-    reflect-padded and its output cropped, as the exported graph does."""
+    reflect-padded and its output cropped, as the exported graph does; one with a
+    ``min_side`` gets smaller sides mirrored up to it."""
     apply = self_ensemble(module.apply) if ensemble else module.apply
     m = getattr(module, "size_multiple", 1)
-    if m == 1:
+    if m != 1:
+        inner = apply
+        apply = lambda variables, x: at_any_size(  # noqa: E731
+            lambda y: inner(variables, y), m, module.scale
+        )(x)
+    smallest = getattr(module, "min_side", 1)
+    if smallest <= 1:
         return apply
-    return lambda variables, x: at_any_size(lambda y: apply(variables, y), m, module.scale)(x)
+
+    def mirrored(variables, x):
+        # A side below the network's smallest (Real-CUGAN's reflect padding) is mirrored
+        # up to it and the output cropped back: the sizes are static at trace time.
+        h, w = x.shape[1], x.shape[2]
+        ph, pw = max(smallest - h, 0), max(smallest - w, 0)
+        if ph or pw:
+            x = jnp.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="symmetric")
+        return apply(variables, x)[:, : h * module.scale, : w * module.scale]
+
+    return mirrored
