@@ -1,5 +1,6 @@
 """The training loop: sharding, learning, resume, preemption and failure modes."""
 
+import json
 import os
 import re
 import signal
@@ -191,3 +192,26 @@ def test_bf16_and_remat_options_train():
     )
     assert np.isfinite(float(metrics["loss"]))
     assert state.params["g"]["conv_first"]["kernel"].dtype == jnp.float32
+
+
+@pytest.mark.slow
+def test_resuming_on_another_device_count_says_it_is_not_bit_identical(tmp_path):
+    """Issue 38, item 16: a resume on another number of devices continued silently,
+    though not bit for bit (as a change of process count is reported)."""
+    from conftest import run_jaxsr
+
+    workdir = str(tmp_path / "w")
+    train_and_evaluate(tiny_config(num_train_steps=2, checkpoint_every=1), workdir)
+    assert json.loads((tmp_path / "w" / "devices.json").read_text()) == {"devices": 8}
+    run = run_jaxsr(  # one CPU device in the child process
+        "jaxsr.main",
+        "--config=configs/esrgan_psnr.py:tiny",
+        "--config.num_train_steps=3",
+        "--config.checkpoint_every=1",
+        "--allow_config_change",
+        f"--workdir={workdir}",
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = run.stdout + run.stderr
+    assert "This run has 1 devices; the checkpoint was written by a run with 8" in log
+    assert json.loads((tmp_path / "w" / "devices.json").read_text()) == {"devices": 1}

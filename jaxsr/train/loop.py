@@ -217,6 +217,7 @@ def _train(config, workdir: str, wd: Workdir, checkpointer: Checkpointer, change
     # Only now: a config that cannot resume this workdir must not overwrite the one
     # that describes it.
     wd.save_config(config, step=start, resumed=restored is not None, changes=changes)
+    wd.note_devices(mesh.size, resumed=restored is not None)
     if start == 0:
         wd.save_parameters(state.params)
 

@@ -34,6 +34,7 @@ from jaxsr.errors import UserError
 from jaxsr.files import remote, write_error
 
 CONFIG_FILE, HISTORY_FILE, LOCK_FILE = "config.json", "config_history.json", ".lock"
+DEVICES_FILE = "devices.json"
 PARAMETERS_FILE = "parameters.txt"
 
 # Fields that change how a run reports or is spread, not what it computes: accepted
@@ -194,6 +195,27 @@ class Workdir:
         path = os.path.join(self.path, PARAMETERS_FILE)
         with files.atomic_path(path, ".txt") as tmp, open(tmp, "w") as f:
             f.write(text + "\n")
+
+    def note_devices(self, devices: int, *, resumed: bool) -> None:
+        """Record the run's device count (``devices.json``); a resumed run on another
+        count is told that it continues, but not bit for bit: the global batch is the
+        same, its reductions are split over other devices (rounding differs)."""
+        if not self.primary:
+            return
+        path = os.path.join(self.path, DEVICES_FILE)
+        before = (
+            files.read_json(path, "device record").get("devices") if files.exists(path) else None
+        )
+        if resumed and before is not None and before != devices:
+            logging.warning(
+                "This run has %d devices; the checkpoint was written by a run with %d. It "
+                "continues the same global batches, but not bit-identically to an "
+                "uninterrupted run: the sums over the batch are split differently.",
+                devices,
+                before,
+            )
+        if before != devices:
+            files.write_json_atomic(path, {"devices": devices})
 
     def save_config(self, config, *, step: int, resumed: bool, changes: dict) -> None:
         """Write ``config.json`` (the config in force); a resumed run records ``changes``
