@@ -202,3 +202,50 @@ def test_vgg_weights_missing_or_wrong_are_clear_errors(tmp_path):
     )
     with pytest.raises(UserError, match="missing"):
         load_vgg19_params(str(tmp_path / "short.pth"), ("conv5_4",))
+
+
+def _family_nets():
+    """One small official PyTorch network per family jaxsr converts (the tests' own
+    references), by name."""
+    from dasr_torch import BlindSR
+    from mirnet_torch import MIRNet
+    from pix2pixhd_torch import GlobalGenerator
+    from realesrgan_torch import TorchSRVGG, TorchUNetD
+    from sftgan_torch import SFTNet
+    from test_rrdbnet import TorchRRDBNet
+
+    return {
+        "rrdbnet": lambda: TorchRRDBNet(4, 16, 2, 8),
+        "dasr": lambda: BlindSR(2, c=16, n_groups=1, n_blocks=1, widths=(8, 8, 16, 16, 32, 32)),
+        "mirnet": lambda: MIRNet(8, 1, 1),
+        "pix2pixhd": lambda: GlobalGenerator(9, 3, ngf=4, n_down=4, n_blocks=2),
+        "sftgan": lambda: SFTNet(nf=8, nb=1),
+        "srvgg": lambda: TorchSRVGG(8, 2, 4, "prelu"),
+        "unet_d": lambda: TorchUNetD(4),
+    }
+
+
+@pytest.mark.parametrize("family", sorted(_family_nets()))
+def test_safetensors_convert_as_pth_for_every_family(family, tmp_path):
+    """Issue 36, item 3: the same official state dict as ``.pth`` and ``.safetensors``
+    converts to the same model directory, for every family."""
+    from safetensors.numpy import save
+
+    import jaxsr
+    from jaxsr.convert.official import convert
+
+    torch.manual_seed(0)
+    sd = _family_nets()[family]().state_dict()
+    torch.save(sd, tmp_path / "w.pth")
+    arrays = {k: np.ascontiguousarray(v.numpy()) for k, v in sd.items()}
+    (tmp_path / "w.safetensors").write_bytes(save(arrays))
+    a = convert(str(tmp_path / "w.pth"), str(tmp_path / "a"))
+    b = convert(str(tmp_path / "w.safetensors"), str(tmp_path / "b"))
+    assert a == b
+    (_, va), (_, vb) = jaxsr.load_model(str(tmp_path / "a")), jaxsr.load_model(str(tmp_path / "b"))
+    import jax
+
+    flat_a, flat_b = jax.tree_util.tree_leaves(va), jax.tree_util.tree_leaves(vb)
+    assert len(flat_a) == len(flat_b) > 0
+    for x, y in zip(flat_a, flat_b, strict=True):
+        np.testing.assert_array_equal(x, y)

@@ -71,12 +71,15 @@ def _apply(name: str, kwargs: dict, method=None):
 
 
 @pytest.mark.parametrize("name", list(zoo.ZOO))
-def test_every_published_model_equals_ncnn(name):
+def test_every_published_model_equals_ncnn(name, tmp_path):
+    """Each model through the whole import (``jaxsr.convert``: read, recognise, check,
+    write a model directory), read back, and run beside ncnn on the same input."""
+    from jaxsr.model_dir import read_model_dir
+
     param = _param(name)
     x = builtin_photo("coffee")[150:174, 250:282].astype(np.float32) / 255  # 24 x 32
-    sd, extra = official_state_dict(param, read_ncnn(param))
-    model, kwargs, variables, *_ = recognise(sd)
-    kwargs = {**kwargs, **extra}
+    convert(param, str(tmp_path / "m"))
+    model, kwargs, variables = read_model_dir(str(tmp_path / "m"))
     if model == "realcugan":
         # The ncnn graph is the network on a padded input; the program around it pads,
         # maps (pro) and adds the ×4 residual, which RealCUGAN.__call__ does itself.
@@ -291,9 +294,15 @@ def test_safetensors_of_the_official_layout_convert_alike(name, tmp_path):
     path.write_bytes(save({k: np.ascontiguousarray(v) for k, v in sd.items()}))
     convert(str(path), str(tmp_path / "a"))
     convert(param, str(tmp_path / "b"))
+    torch = pytest.importorskip("torch")  # the official .pth layout too (issue 36, item 2)
+    torch.save({k: torch.from_numpy(np.array(v)) for k, v in sd.items()}, tmp_path / "w.pth")
+    convert(str(tmp_path / "w.pth"), str(tmp_path / "p"))
     (_, va), (_, vb) = load_model(str(tmp_path / "a")), load_model(str(tmp_path / "b"))
-    for a, b in zip(jax.tree_util.tree_leaves(va), jax.tree_util.tree_leaves(vb), strict=True):
+    _, vp = load_model(str(tmp_path / "p"))
+    leaves = [jax.tree_util.tree_leaves(v) for v in (va, vb, vp)]
+    for a, b, p in zip(*leaves, strict=True):
         np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, p)
     (tmp_path / "cut.safetensors").write_bytes(path.read_bytes()[:-50])
     with pytest.raises(UserError, match="not a readable .safetensors file"):
         convert(str(tmp_path / "cut.safetensors"), str(tmp_path / "c"))
