@@ -119,7 +119,10 @@ def print_train(config, steps: int) -> bool:
         working(f"PyTorch train step: {steps} timed steps after warm-up")
         try:
             tr = harness.torch_train(config, steps)
-            rows.append((f"PyTorch {tr.get('version', '')} ({tr.get('threads', '?')} thr)", tr))
+            label = (
+                "PyTorch" if "skipped" in tr else f"PyTorch {tr['version']} ({tr['threads']} thr)"
+            )
+            rows.append((label, tr))
         except ImportError as e:
             torch_ok = False
             print(f"The PyTorch column is skipped ({e}): {_TORCH_MISSING}.")

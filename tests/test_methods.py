@@ -93,10 +93,13 @@ def test_a_toy_method_from_its_own_package_runs_through_every_cli(toy_package, t
         variables["params"]["conv2"]["kernel"], sd["conv2.weight"].numpy().transpose(2, 3, 1, 0)
     )
 
-    bench = ("--torch=false", "--steps=1", "--infer_size=32", "--tile=16")
+    bench = ("--steps=1", "--infer_size=32", "--tile=16")
     run = run_jaxsr("jaxsr.benchmark", f"--config={recipe}", *bench, **env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "jaxsr (jit)" in run.stdout and "Tiled inference" in run.stdout
+    # Issue 38, item 16: a method without a PyTorch reference was "PyTorch (? thr)".
+    assert "? thr" not in run.stdout
+    assert "PyTorch                    skipped: no PyTorch reference step" in run.stdout
 
     # Without the registration the same workdir names an unknown task, in one sentence.
     env.pop("JAXSR_METHODS")
