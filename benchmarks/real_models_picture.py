@@ -15,11 +15,10 @@ natural) and its PSNR on Y against the original. The numbers are printed too.
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
-from realworld_picture import damaged_input, scores, upscale
+from PIL import Image, ImageFont
+from realworld_picture import damaged_input, draw_row, save_sheet, upscale
 
 from jaxsr.ops.imresize import imresize
 
@@ -43,7 +42,6 @@ def main(argv=None) -> int:
     size = ROWS[0][2][2]
     cols = 2 + len(models) + 1
     sheet = Image.new("RGB", (size * cols, (size + header) * len(ROWS)), "white")
-    draw = ImageDraw.Draw(sheet)
     for r, (title, photo, box, quality) in enumerate(ROWS):
         hr, lq = damaged_input(photo, box, quality or 100)
         if not quality:  # a clean reduction: no JPEG at all
@@ -53,17 +51,10 @@ def main(argv=None) -> int:
         panels += [("bicubic", bicubic)]
         panels += [(label, upscale(model, lq)) for label, model in models]
         panels += [("original", hr)]
+        print(title)
         top = r * (size + header)
-        for i, (name, img) in enumerate(panels):
-            sheet.paste(Image.fromarray(img), (i * size, top + header))
-            line = "" if i == 0 else scores(img, hr)
-            print(f"{title:18s} {name:28s} {line}")
-            draw.text((i * size + 3, top + 2), name, fill="black", font=font)
-            short = line.replace(", PSNR-Y", " |")
-            draw.text((i * size + 3, top + 20), short, fill="black", font=font)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    sheet.save(args.out, optimize=True)
-    print(f"wrote {args.out}")
+        draw_row(sheet, panels, hr, top=top, width=size, header=header, font=font, short=True)
+    save_sheet(sheet, args.out)
     return 0
 
 

@@ -52,6 +52,26 @@ def scores(img: np.ndarray, hr: np.ndarray) -> str:
     return f"{niqe}, PSNR-Y {metrics.psnr(img, hr, crop_border=4, y_channel=True):.2f} dB"
 
 
+def draw_row(sheet, panels, hr, *, top: int, width: int, header: int, font, short=False):
+    """Paste ``panels`` (``[(title, uint8 image)]``, the first the unscored input) left
+    to right at height ``top``, each under its title and its scores against ``hr``
+    (``short``: "NIQE a | b dB"); prints the scores."""
+    draw = ImageDraw.Draw(sheet)
+    for i, (title, img) in enumerate(panels):
+        sheet.paste(Image.fromarray(img), (i * width, top + header))
+        line = "" if i == 0 else scores(img, hr)
+        print(f"{title:28s} {line}")
+        draw.text((i * width + 4, top + 2), title, fill="black", font=font)
+        shown = line.replace(", PSNR-Y", " |") if short else line
+        draw.text((i * width + 4, top + 20), shown, fill="black", font=font)
+
+
+def save_sheet(sheet, out: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    sheet.save(out, optimize=True)
+    print(f"wrote {out}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", action="append", default=[], help="model dir or workdir (repeat)")
@@ -72,17 +92,9 @@ def main(argv=None) -> int:
     ]
     header = 40
     sheet = Image.new("RGB", (w * len(panels), h + header), "white")
-    draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=14)
-    for i, (title, img) in enumerate(panels):
-        sheet.paste(Image.fromarray(img), (i * w, header))
-        line = "" if title.startswith("input") else scores(img, hr)
-        print(f"{title:28s} {line}")
-        draw.text((i * w + 4, 2), title, fill="black", font=font)
-        draw.text((i * w + 4, 20), line, fill="black", font=font)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    sheet.save(args.out, optimize=True)
-    print(f"wrote {args.out}")
+    draw_row(sheet, panels, hr, top=0, width=w, header=header, font=font)
+    save_sheet(sheet, args.out)
     return 0
 
 
