@@ -3,6 +3,7 @@
     python -m jaxsr.upscale --model=DIR --input=FILE_OR_DIR --output=DIR
 
 Options: ``--tile=512`` (LR pixels per tile side; 0 = whole image), ``--tile_overlap=32``,
+``--outscale=F`` (the output resized to F × the input, named ``_xF``),
 ``--batch=4`` (tiles per device call), ``--dtype=bfloat16`` (mixed precision),
 ``--backend=onnxruntime`` (an ``.onnx`` ``--model``, or a jaxsr model exported to ONNX
 and verified first; the same tiling, outputs equal within the export's tolerance).
@@ -57,11 +58,14 @@ def upscale_picture(
     batch: int,
     desc: str = "",
     min_side: int = 1,
+    outscale: float = 0.0,
 ) -> Picture:
     """Run the model on a decoded picture; returns a picture of the same kind (depth,
     channels). ``tile`` 0: the whole image at once (no padding to a square); an image
     with a side below ``min_side`` (the model's smallest) is mirrored up to it and the
-    output cropped back."""
+    output cropped back. ``outscale`` (> 0): the model's output is then resized to
+    ``outscale`` × the input's size with MATLAB bicubic (antialiased when shrinking), as
+    Real-ESRGAN's ``--outscale`` resizes after the network."""
     rgb = pic.rgb_float()
     h, w, _ = rgb.shape
     if tile > 0:
@@ -82,13 +86,17 @@ def upscale_picture(
         ph, pw = max(h, min_side) - h, max(w, min_side) - w
         padded = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="symmetric") if ph or pw else rgb
         out = np.asarray(apply_fn(padded[None]), np.float32)[0, : h * scale, : w * scale]
+    size = (h * scale, w * scale)
+    if outscale and outscale != scale:
+        size = (max(1, round(h * outscale)), max(1, round(w * outscale)))
+        out = imresize(out.astype(np.float64), size=size).astype(np.float32)
     out = np.clip(out, 0.0, 1.0)
     channels = pic.pixels.shape[-1]
     if channels in (1, 2):  # grayscale (+ alpha): back to one channel
         out = (out @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
     if channels in (2, 4):
         alpha = pic.pixels[..., -1:].astype(np.float64) / pic.max_value
-        alpha = imresize(alpha, size=(h * scale, w * scale)) if scale != 1 else alpha
+        alpha = imresize(alpha, size=size) if size != (h, w) else alpha
         out = np.concatenate([out, np.clip(alpha, 0.0, 1.0).astype(np.float32)], axis=-1)
     dtype = np.uint16 if pic.bit_depth == 16 else np.uint8
     return Picture(np.floor(out * pic.max_value + 0.5).astype(dtype))
@@ -97,15 +105,16 @@ def upscale_picture(
 _WRITABLE = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def output_path(out_dir: str, src: str, scale: int, bit_depth: int) -> str:
-    """``<out_dir>/<stem>_x<scale><ext>``; PNG for 16-bit data and unwritable formats."""
+def output_path(out_dir: str, src: str, scale: float, bit_depth: int) -> str:
+    """``<out_dir>/<stem>_x<scale><ext>`` (``_x4``, ``_x3.5``); PNG for 16-bit data and
+    unwritable formats."""
     stem, ext = os.path.splitext(os.path.basename(src))
     if bit_depth == 16 or ext.lower() not in _WRITABLE:
         ext = ".png"
-    return os.path.join(out_dir, f"{stem}_x{scale}{ext}")
+    return os.path.join(out_dir, f"{stem}_x{scale:g}{ext}")
 
 
-def drop_own_outputs(paths: list[str], out_dir: str, scale: int) -> tuple[list[str], list[str]]:
+def drop_own_outputs(paths: list[str], out_dir: str, scale: float) -> tuple[list[str], list[str]]:
     """``(inputs, outputs)``: files that another input would be written to are outputs
     of an earlier run in the same folder, not new inputs (no ``x_x4_x4.png``)."""
     outputs = {
@@ -115,7 +124,7 @@ def drop_own_outputs(paths: list[str], out_dir: str, scale: int) -> tuple[list[s
     return inputs, [f for f in paths if files.resolved(f) in outputs]
 
 
-def check_distinct_outputs(paths: list[str], out_dir: str, scale: int) -> None:
+def check_distinct_outputs(paths: list[str], out_dir: str, scale: float) -> None:
     """Refuse, before anything is written, two inputs that could be written to one
     output (``x.png`` and ``x.ppm`` both become ``x_x4.png``; a 16-bit TIFF becomes a
     PNG): the second would be reported as kept, or replace the first."""
@@ -210,6 +219,13 @@ def main(argv=None) -> int:
         help="overlap of tiles in input pixels",
     )
     p.add_argument("--batch", type=number(int, 1), default=4, help="tiles per device call")
+    add_flag(
+        p,
+        "--outscale",
+        type=number(float, 0.001, 64.0),
+        default=0.0,
+        help="final scale: the model's output resized to this × the input (e.g. 3.5)",
+    )
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     add_flag(p, "--self_ensemble", action="store_true", help="average over the 8 flips/rotations")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -250,17 +266,18 @@ def main(argv=None) -> int:
             f"--tile={args.tile} is below the smallest side this model takes ({min_side}); "
             f"give --tile={min_side} or more, or --tile=0."
         )
-    inputs, earlier = drop_own_outputs(inputs, args.output, scale)
+    label = args.outscale or scale  # what the output names carry: _x4, _x3.5
+    inputs, earlier = drop_own_outputs(inputs, args.output, label)
     if earlier:
         print(f"Not taken as inputs: {len(earlier)} earlier outputs ({earlier[0]}, ...).")
     if not inputs:
         raise UserError(f"{args.input!r} holds only earlier outputs of jaxsr.upscale.")
-    check_distinct_outputs(inputs, args.output, scale)
+    check_distinct_outputs(inputs, args.output, label)
     failed = written = 0
     for i, path in enumerate(inputs, 1):
         try:
             pic = read_image(path)
-            dst = output_path(args.output, path, scale, pic.bit_depth)
+            dst = output_path(args.output, path, label, pic.bit_depth)
             if files.exists(dst) and not args.overwrite:
                 print(f"[{i}/{len(inputs)}] {dst} exists, kept (--overwrite replaces it)")
                 continue
@@ -274,6 +291,7 @@ def main(argv=None) -> int:
                     batch=args.batch,
                     desc=f"[{i}/{len(inputs)}] {os.path.basename(path)}",
                     min_side=min_side,
+                    outscale=args.outscale,
                 )
             except UserError as e:  # the model failed on this image: the others go on
                 failed += 1

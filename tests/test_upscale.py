@@ -246,3 +246,26 @@ def test_grey_with_alpha_stays_grey_with_alpha(model_dir, tmp_path):
     np.testing.assert_array_equal(out["la_x4.png"][..., 1], 77)
     with Image.open(tmp_path / "out" / "la_x4.png") as im:
         assert im.mode == "LA"
+
+
+def test_outscale_resizes_the_models_output_and_names_it(model_dir, tmp_path):
+    """Issue 39, item 2 (images): ``--outscale=3.5`` with a ×4 model writes
+    ``<stem>_x3.5`` at 3.5 × the input, the ×4 output resized by MATLAB bicubic; an
+    alpha channel follows the same size."""
+    from jaxsr.ops.imresize import imresize
+
+    src = tmp_path / "in"
+    src.mkdir()
+    rgb = builtin_photo("chelsea")[:20, :24]
+    Image.fromarray(rgb).save(src / "c.png")
+    Image.fromarray(np.dstack([rgb, np.full((20, 24), 9, np.uint8)])).save(src / "a.png")
+    code, four = _upscaled(model_dir, src, tmp_path / "x4")
+    assert code == 0
+    code, out = _upscaled(model_dir, src, tmp_path / "o", "--outscale=3.5")
+    assert code == 0 and set(out) == {"c_x3.5.png", "a_x3.5.png"}
+    assert out["c_x3.5.png"].shape == (70, 84, 3) and out["a_x3.5.png"].shape == (70, 84, 4)
+    want = imresize(four["c_x4.png"].astype(np.float64), size=(70, 84))
+    assert np.abs(out["c_x3.5.png"].astype(float) - want).max() <= 1.5  # one rounding each
+    np.testing.assert_array_equal(out["a_x3.5.png"][..., 3], 9)
+    code, out = _upscaled(model_dir, src, tmp_path / "o2", "--outscale=0.5")
+    assert code == 0 and out["c_x0.5.png"].shape == (10, 12, 3)
