@@ -165,15 +165,42 @@ def make_apply(
             )
         _, wdn_variables, _ = load_model_and_task(wdn_model)
         variables = interpolate(wdn_variables, variables, denoise_strength)
-    if dtype != "float32":
-        if not hasattr(module, "dtype"):
-            raise UserError(f"This model has no compute dtype option; drop --dtype={dtype}.")
-        module = module.clone(dtype=jnp.dtype(dtype))
+    if dtype != "float32" and not hasattr(module, "dtype"):
+        raise UserError(f"This model has no compute dtype option; drop --dtype={dtype}.")
+    variables = jax.device_put(variables)
     try:
-        run = task.tile_predictor(module, jax.device_put(variables), ensemble=ensemble)
+        run = task.tile_predictor(module, variables, ensemble=ensemble)
+        if dtype != "float32":
+            half = task.tile_predictor(
+                module.clone(dtype=jnp.dtype(dtype)), variables, ensemble=ensemble
+            )
+            run = _finite_or_float32(half, run, dtype)
     except UserError as e:
         raise UserError(f"{model_path}: {e}") from e
     return run, module.scale, getattr(module, "min_side", 1)
+
+
+def _finite_or_float32(half, full, dtype: str):
+    """``half`` (a half-precision predictor), with every tile whose output holds NaN or
+    infinity (an overflow: users of the PyTorch tools get black images from fp16)
+    computed again by ``full`` in float32; the first time, one notice says so."""
+    told = []
+
+    def run(tiles):
+        out = np.array(half(tiles), np.float32)  # a copy: the device's buffer is read-only
+        bad = ~np.isfinite(out).all(axis=tuple(range(1, out.ndim)))
+        if bad.any():
+            out[bad] = np.asarray(full(tiles), np.float32)[bad]  # the same batch shape
+            if not told:
+                told.append(True)
+                print(
+                    f"note: {dtype} gave NaN or infinite values in {int(bad.sum())} tile(s); "
+                    "they were computed again in float32.",
+                    file=sys.stderr,
+                )
+        return out
+
+    return run
 
 
 def make_onnx_apply(model_path: str, dtype: str, ensemble: bool, denoise_strength: float):

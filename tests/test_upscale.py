@@ -269,3 +269,26 @@ def test_outscale_resizes_the_models_output_and_names_it(model_dir, tmp_path):
     np.testing.assert_array_equal(out["a_x3.5.png"][..., 3], 9)
     code, out = _upscaled(model_dir, src, tmp_path / "o2", "--outscale=0.5")
     assert code == 0 and out["c_x0.5.png"].shape == (10, 12, 3)
+
+
+def test_half_precision_tiles_that_overflow_are_redone_in_float32(tmp_path, capsys):
+    """Issue 39, item 5: ``--dtype=float16`` outputs with NaN/Inf (black images in the
+    PyTorch tools) are detected per tile and computed again in float32, with one notice."""
+    from jaxsr.models import build_model
+
+    kw = dict(num_feat=8, num_conv=2)
+    variables = build_model("srvgg", **kw).init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+    # Weights that overflow float16 (max 65504) in the hidden activations.
+    variables = jax.tree_util.tree_map(lambda v: v * 40.0, variables)
+    save_model(str(tmp_path / "m"), "srvgg", kw, variables)
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(builtin_photo("coffee")[:24, :24]).save(src / "c.png")
+    outs = {}
+    for dtype in ("float32", "float16"):
+        args = [f"--model={tmp_path / 'm'}", f"--input={src}", f"--output={tmp_path / dtype}"]
+        assert upscale_main([*args, "--tile=12", "--tile_overlap=4", f"--dtype={dtype}"]) == 0
+        outs[dtype] = read_image(str(tmp_path / dtype / "c_x4.png")).pixels
+    err = capsys.readouterr().err
+    assert err.count("note: float16 gave NaN or infinite values") == 1
+    np.testing.assert_array_equal(outs["float16"], outs["float32"])
