@@ -116,7 +116,6 @@ BUILTIN = (
         bench={
             "torch_train": "benchmarks.torch_reference:mirnet_train_step",
             "torch_infer": "benchmarks.torch_reference:mirnet_infer",
-            "suite": (("MIRNet", "mirnet", "plain", False),),
         },
         docs="methods/mirnet.md",
         scales=(1,),
@@ -158,10 +157,7 @@ BUILTIN = (
         tasks={"spsagan": "jaxsr.tasks.spsagan:SPSAGAN"},
         models={"spsagan": "jaxsr.models.spsagan:SPSAGenerator"},
         recipes={"spsagan": "spsagan"},
-        bench={
-            "custom": "jaxsr.bench.spsagan:run",
-            "suite": (("SPSAGAN", "spsagan", "plain", False),),
-        },
+        bench={"custom": "jaxsr.bench.spsagan:run"},
         docs="methods/spsagan.md",
         scales=(4,),
     ),

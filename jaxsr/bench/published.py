@@ -40,24 +40,18 @@ def _xla(module, variables, x, steps: int) -> dict:
     return {"compile_s": compile_s, "sec": sec}
 
 
-def _onnx(module, variables, x, steps: int) -> dict:
+def _onnx(task, module, variables, x, steps: int) -> dict:
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         return {"skipped": "onnxruntime is not installed (pip install -e '.[export]')"}
     from jaxsr.deploy import formats, runtimes
-    from jaxsr.tasks.signature import image_graph
 
     t0 = time.perf_counter()
-    sig = image_graph(
-        module,
-        variables,
-        multiple=getattr(module, "size_multiple", 1),
-        min_side=getattr(module, "min_side", 0),
-    )
+    sig = task.graph(module, variables)  # the graph jaxsr.export writes
     try:
         session = runtimes.OnnxModel(formats.onnx_bytes(sig, None, {"jaxsr_scale": sig.scale}))
-    except Exception as e:  # e.g. the ×2/×3 animevideov3's static resize matrices
+    except Exception as e:  # an op the ONNX converter cannot take
         return {"skipped": f"not exportable to ONNX ({type(e).__name__}: {str(e)[:100]})"}
     compile_s = time.perf_counter() - t0
     return {"compile_s": compile_s, "sec": timed(lambda: session(x[None]), steps)}
@@ -98,14 +92,14 @@ def _ncnn(name: str, module, x, steps: int) -> dict:
 
 
 def run(names: str, size: int, steps: int) -> None:
-    from jaxsr.saved_model import load_model
+    from jaxsr.saved_model import load_model_and_task
 
     x = _image(size)
     for name in [n.strip() for n in names.split(",") if n.strip()]:
-        module, variables = load_model(name)  # converted once into the cache
+        module, variables, task = load_model_and_task(name)  # converted once into the cache
         measures = (
             ("jaxsr (XLA, jit)", _xla, (module, variables, x, steps)),
-            ("jaxsr ONNX (onnxruntime)", _onnx, (module, variables, x, steps)),
+            ("jaxsr ONNX (onnxruntime)", _onnx, (task, module, variables, x, steps)),
             (f"ncnn {_ncnn_version()} (CPU)", _ncnn, (name, module, x, steps)),
         )
         # Peak RSS read after each row: the process's peak so far, rows in this order.
